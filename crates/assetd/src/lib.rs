@@ -1,1 +1,23 @@
-pub fn x() {}
+//! assetd: a self-hostable asset service that speaks Webflow's Assets API (Data API v2).
+//!
+//! `main.rs` only parses flags and calls [`cli::run`]; everything else lives here so tests can
+//! start the real server in-process on `127.0.0.1:0`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod create_request;
+pub mod error;
+pub mod file_types;
+pub mod http;
+pub mod ids;
+pub mod meta;
+pub mod ratelimit;
+pub mod scopes;
+pub mod server;
+pub mod state;
+pub mod storage;
+pub mod timestamp;
+pub mod tokens;
+pub mod upload_signer;
+pub mod urls;

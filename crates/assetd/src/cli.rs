@@ -1,0 +1,76 @@
+//! The subcommands. Output meant for scripts goes to stdout (ids, tokens, the listen address);
+//! logs go to stderr.
+
+use std::io::Write;
+
+use tokio::net::TcpListener;
+
+use crate::app;
+use crate::config::{Cli, Command, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand};
+use crate::server;
+
+/// Why a command failed; printed by `main` before exiting with status 1.
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ASSETD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    init_logging(cli.log_format);
+    let data = app::open_data_dir(&cli.data_dir).await?;
+    match cli.command {
+        Command::Serve(args) => serve(data, args).await,
+        Command::Site(SiteCommand::Create { name }) => {
+            let id = app::create_site(data.meta.as_ref(), &name).await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { sites, scope }) => {
+            if scope.is_empty() {
+                return Err("--scope must name at least one scope".into());
+            }
+            let token = app::create_token(data.meta.as_ref(), &sites, scope).await?;
+            println!("{}", token.as_str());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
+    let first_run = app::first_run(data.meta.as_ref()).await?;
+    let listener = TcpListener::bind(args.listen).await?;
+    let bound = listener.local_addr()?;
+    let settings = Settings::new(&args, bound);
+    let public_url = settings.public_url.clone();
+    {
+        let mut out = std::io::stdout().lock();
+        if let Some(first) = first_run {
+            writeln!(out, "assetd: created site {}", first.site_id)?;
+            writeln!(
+                out,
+                "assetd: created API token (shown only this once): {}",
+                first.token.as_str()
+            )?;
+        }
+        writeln!(
+            out,
+            "assetd: listening on http://{bound} (API base {public_url}/v2)"
+        )?;
+        out.flush()?;
+    }
+    tracing::info!(%bound, %public_url, "serving");
+    let state = app::state(&data, settings);
+    server::run(listener, state, server::shutdown_signal()).await?;
+    Ok(())
+}

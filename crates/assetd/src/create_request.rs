@@ -1,0 +1,226 @@
+//! Validation of the Upload Asset request body (`fileName`, `fileHash`, `parentFolder`).
+//!
+//! Pure: it turns JSON into a typed request or a list of Webflow `validation_error` details. The
+//! checks that need the database (does the folder belong to the site?) happen in the handler.
+
+use serde_json::Value;
+
+use crate::error::FieldError;
+use crate::file_types::{self, FileType};
+use crate::ids::ObjectId;
+
+/// Webflow: "File names must be less than 100 characters."
+pub const MAX_FILE_NAME_CHARS: usize = 99;
+
+/// A valid Upload Asset request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateAssetRequest {
+    /// The file name, as given.
+    pub file_name: String,
+    /// What the extension says about the file.
+    pub file_type: FileType,
+    /// MD5 of the content, lower-case hex.
+    pub file_hash: String,
+    /// The folder to place the asset in.
+    pub parent_folder: Option<ObjectId>,
+}
+
+/// Characters that would let a name lie about itself when displayed: bidirectional overrides and
+/// isolates (the "RTL override" trick, `gnp.exe` shown as `exe.png`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Why a file name is refused, if it is.
+pub fn file_name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("File name must not be empty".to_owned());
+    }
+    if name.chars().count() > MAX_FILE_NAME_CHARS {
+        return Some(format!(
+            "File names must be less than 100 characters ({MAX_FILE_NAME_CHARS} at most)"
+        ));
+    }
+    if name.contains(['/', '\\']) {
+        return Some("File name must not contain path separators".to_owned());
+    }
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Some("File name must not contain control characters".to_owned());
+    }
+    if name != name.trim() {
+        return Some("File name must not start or end with whitespace".to_owned());
+    }
+    None
+}
+
+fn string_field<'a>(
+    body: &'a serde_json::Map<String, Value>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
+    match body.get(name) {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new(name, "Required field is missing"));
+            None
+        }
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            errors.push(FieldError::new(name, "Must be a string"));
+            None
+        }
+    }
+}
+
+impl CreateAssetRequest {
+    /// Validates a parsed JSON body, reporting every problem at once. Unknown keys are ignored.
+    pub fn from_json(body: &Value) -> Result<Self, Vec<FieldError>> {
+        let Value::Object(body) = body else {
+            return Err(vec![FieldError::new(
+                "body",
+                "Request body must be a JSON object",
+            )]);
+        };
+        let mut errors = Vec::new();
+
+        let file = string_field(body, "fileName", &mut errors).and_then(|name| {
+            if let Some(problem) = file_name_problem(name) {
+                errors.push(FieldError::new("fileName", problem));
+                return None;
+            }
+            match file_types::from_file_name(name) {
+                Some(file_type) => Some((name.to_owned(), file_type)),
+                None => {
+                    let allowed: Vec<_> = file_types::allowed_extensions().collect();
+                    errors.push(FieldError::new(
+                        "fileName",
+                        format!(
+                            "File type is not supported; allowed extensions: {}",
+                            allowed.join(", ")
+                        ),
+                    ));
+                    None
+                }
+            }
+        });
+
+        let hash = string_field(body, "fileHash", &mut errors).and_then(|hash| {
+            if hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Some(hash.to_ascii_lowercase())
+            } else {
+                errors.push(FieldError::new(
+                    "fileHash",
+                    "Must be the file's MD5 as 32 hex digits",
+                ));
+                None
+            }
+        });
+
+        let parent_folder = match body.get("parentFolder") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => match id.parse::<ObjectId>() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errors.push(FieldError::new("parentFolder", "Provided ID is invalid"));
+                    None
+                }
+            },
+            Some(_) => {
+                errors.push(FieldError::new("parentFolder", "Must be a string"));
+                None
+            }
+        };
+
+        match (file, hash) {
+            (Some((file_name, file_type)), Some(file_hash)) if errors.is_empty() => Ok(Self {
+                file_name,
+                file_type,
+                file_hash,
+                parent_folder,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HASH: &str = "3c7d87c9575702bc3b1e991f4d3c638e";
+
+    fn params(body: Value) -> Vec<String> {
+        CreateAssetRequest::from_json(&body)
+            .expect_err("should be refused")
+            .into_iter()
+            .map(|e| e.param)
+            .collect()
+    }
+
+    #[test]
+    fn accepts_the_spec_example_and_normalises_the_hash() {
+        let req = CreateAssetRequest::from_json(&json!({
+            "fileName": "file.png", "fileHash": HASH.to_uppercase(), "parentFolder": null, "extra": 1
+        }))
+        .expect("valid");
+        assert_eq!(req.file_name, "file.png");
+        assert_eq!(req.file_hash, HASH);
+        assert_eq!(req.file_type.content_type, "image/png");
+        assert_eq!(req.parent_folder, None);
+    }
+
+    #[test]
+    fn reports_every_invalid_field() {
+        assert_eq!(params(json!({})), ["fileName", "fileHash"]);
+        assert_eq!(
+            params(json!({"fileName": 1, "fileHash": HASH})),
+            ["fileName"]
+        );
+        assert_eq!(
+            params(json!({"fileName": "a.png", "fileHash": "xyz"})),
+            ["fileHash"]
+        );
+        assert_eq!(
+            params(json!({"fileName": "a.png", "fileHash": HASH, "parentFolder": "1"})),
+            ["parentFolder"]
+        );
+        assert_eq!(
+            params(json!({"fileName": "a.png", "fileHash": HASH, "parentFolder": 5})),
+            ["parentFolder"]
+        );
+        assert_eq!(params(json!([1])), ["body"]);
+    }
+
+    #[test]
+    fn refuses_bad_file_names() {
+        let long = format!("{}.png", "a".repeat(96));
+        assert_eq!(long.chars().count(), 100);
+        let just_fits = format!("{}.png", "a".repeat(95));
+        assert!(file_name_problem(&just_fits).is_none());
+        for name in [
+            "",
+            "   ",
+            long.as_str(),
+            "../a.png",
+            "a/b.png",
+            "a\\b.png",
+            "a\u{0}.png",
+            "a\n.png",
+            "a\u{7f}.png",
+            "gnp\u{202E}.exe",
+            " a.png",
+            "a.png ",
+        ] {
+            assert!(file_name_problem(name).is_some(), "accepted {name:?}");
+        }
+        assert_eq!(
+            params(json!({"fileName": "virus.exe", "fileHash": HASH})),
+            ["fileName"]
+        );
+        assert_eq!(
+            params(json!({"fileName": "noext", "fileHash": HASH})),
+            ["fileName"]
+        );
+        assert!(file_name_problem("résumé été.pdf").is_none());
+    }
+}

@@ -1,0 +1,190 @@
+//! The service's error type and the one place that renders it as Webflow's error body
+//! `{"code","message","externalReference","details"}`
+//! (<https://developers.webflow.com/data/v2.0.0/reference/error-handling>).
+//!
+//! 5xx bodies are generic; their cause is logged with `tracing`, never returned.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One entry of a `validation_error`'s `details`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The request parameter at fault (`fileName`, `site_id`, …).
+    pub param: String,
+    /// What is wrong with it, for a person.
+    pub description: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(param: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            param: param.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Everything a Webflow-API request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body is not JSON at all.
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    /// The request is well-formed but some parameters are invalid.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The body exceeds the endpoint's limit.
+    #[error("request body exceeds {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// No token, or one that is unknown.
+    #[error("not authorized")]
+    NotAuthorized,
+    /// The token lacks a scope the route needs.
+    #[error("missing scope {0}")]
+    MissingScopes(&'static str),
+    /// The resource does not exist, or the token may not see it (deliberately the same answer).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The token's rate limit is spent.
+    #[error("too many requests")]
+    TooManyRequests {
+        /// Seconds until the limit resets.
+        retry_after_secs: u64,
+    },
+    /// A unique name is already taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A dependency (database, blob store) is not reachable.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the text is logged, not returned.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A validation error about one parameter.
+    pub fn invalid(param: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(param, description)])
+    }
+
+    /// Wraps an unexpected failure.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotAuthorized => StatusCode::UNAUTHORIZED,
+            Self::MissingScopes(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            // Webflow's code list has nothing for 405 or 413; both are malformed requests.
+            Self::BadRequest(_) | Self::PayloadTooLarge { .. } | Self::MethodNotAllowed => {
+                "bad_request"
+            }
+            Self::Validation(_) => "validation_error",
+            Self::NotAuthorized => "not_authorized",
+            Self::MissingScopes(_) => "missing_scopes",
+            Self::NotFound(_) => "resource_not_found",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::BadRequest(why) => format!("Bad Request: Request is malformed: {why}"),
+            Self::Validation(_) => "Validation Error".to_owned(),
+            Self::PayloadTooLarge { limit } => {
+                format!("Bad Request: Request body is larger than {limit} bytes")
+            }
+            Self::NotAuthorized => "Request not authorized".to_owned(),
+            Self::MissingScopes(scope) => {
+                format!("OAuthForbidden: You are missing the following scopes - {scope}")
+            }
+            Self::NotFound(what) => {
+                format!("Requested resource not found: The {what} cannot be found")
+            }
+            Self::MethodNotAllowed => "Bad Request: Method not allowed on this resource".to_owned(),
+            Self::TooManyRequests { .. } => "Too Many Requests".to_owned(),
+            Self::Conflict(why) => format!("Conflict: {why}"),
+            Self::Unavailable(_) => {
+                "Service temporarily unavailable. Please try again later.".to_owned()
+            }
+            Self::Internal(_) => "An Internal Error occurred".to_owned(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: String,
+    external_reference: Option<&'a str>,
+    details: &'a [FieldError],
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let details: &[FieldError] = match &self {
+            Self::Validation(details) => details,
+            _ => &[],
+        };
+        let body = ErrorBody {
+            code: self.code(),
+            message: self.message(),
+            external_reference: None,
+            details,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(err.to_string())
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The result type of request handling.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

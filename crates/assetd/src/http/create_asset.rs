@@ -1,0 +1,156 @@
+//! `POST /v2/sites/{site_id}/assets` — "Upload Asset", step 1 of the two-step upload
+//! (`spec/upload-asset.md`): records a pending asset and answers with a presigned POST.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use chrono::{DurationRound, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::create_request::CreateAssetRequest;
+use crate::error::{Error, Result};
+use crate::file_types::FileClass;
+use crate::http::auth::Auth;
+use crate::http::body::read_json;
+use crate::http::path::ApiPath;
+use crate::ids::ObjectId;
+use crate::meta::{Asset, AssetState};
+use crate::scopes::Scope;
+use crate::state::AppState;
+use crate::timestamp;
+use crate::upload_signer::{ACL, SUCCESS_ACTION_STATUS, UploadRules};
+use crate::urls;
+
+/// The create body is three short strings; anything much larger is not a real request.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// `uploadDetails`: the form fields for the S3 POST, spelled exactly as Webflow spells them.
+#[derive(Debug, Serialize)]
+pub struct UploadDetails {
+    acl: &'static str,
+    bucket: String,
+    #[serde(rename = "X-Amz-Algorithm")]
+    algorithm: &'static str,
+    #[serde(rename = "X-Amz-Credential")]
+    credential: String,
+    #[serde(rename = "X-Amz-Date")]
+    date: String,
+    key: String,
+    #[serde(rename = "Policy")]
+    policy: String,
+    #[serde(rename = "X-Amz-Signature")]
+    signature: String,
+    success_action_status: &'static str,
+    #[serde(rename = "content-type")]
+    content_type: &'static str,
+    #[serde(rename = "Cache-Control")]
+    cache_control: String,
+}
+
+/// The 200 response body (`assets_create_Response_200`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetUpload {
+    upload_details: UploadDetails,
+    content_type: &'static str,
+    id: ObjectId,
+    parent_folder: Option<ObjectId>,
+    upload_url: String,
+    asset_url: String,
+    hosted_url: String,
+    original_file_name: String,
+    created_on: String,
+    last_updated: String,
+}
+
+/// Handles Upload Asset.
+pub async fn create_asset(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(site_id): ApiPath<String>,
+    body: Body,
+) -> Result<Json<AssetUpload>> {
+    auth.require(Scope::AssetsWrite)?;
+    let site_id = auth.site(&site_id)?;
+    let request = CreateAssetRequest::from_json(&read_json(body, BODY_LIMIT).await?)
+        .map_err(Error::Validation)?;
+    if let Some(folder) = request.parent_folder {
+        if !state.meta.folder_in_site(site_id, folder).await? {
+            return Err(Error::invalid(
+                "parentFolder",
+                "No asset folder with this ID exists on this site",
+            ));
+        }
+    }
+
+    let settings = &state.settings;
+    // Stored times have millisecond precision; truncate so the response equals what is stored.
+    let now = Utc::now()
+        .duration_trunc(TimeDelta::milliseconds(1))
+        .map_err(Error::internal)?;
+    let expiration = now + TimeDelta::from_std(settings.upload_expiry).map_err(Error::internal)?;
+    let id = ObjectId::generate(now);
+    let key = format!("{site_id}/{id}_{}", request.file_name);
+    let content_type = request.file_type.content_type;
+    let max_bytes = match request.file_type.class {
+        FileClass::Image => settings.image_max_bytes,
+        FileClass::Document => settings.document_max_bytes,
+    };
+    let post = state
+        .signer
+        .presign(
+            now,
+            UploadRules {
+                key: &key,
+                content_type,
+                cache_control: &settings.cache_control,
+                max_bytes,
+                expiration,
+            },
+        )
+        .map_err(Error::internal)?;
+
+    let asset = Asset {
+        id,
+        site_id,
+        folder_id: request.parent_folder,
+        display_name: format!("{id}_{}", request.file_name),
+        original_file_name: request.file_name,
+        alt_text: None,
+        content_type: content_type.to_owned(),
+        file_hash: request.file_hash,
+        storage_key: key,
+        size: None,
+        state: AssetState::Pending,
+        upload_expires_at: expiration,
+        created_on: now,
+        last_updated: now,
+    };
+    state.meta.insert_asset(&asset).await?;
+
+    let bucket = state.signer.bucket();
+    Ok(Json(AssetUpload {
+        upload_url: urls::upload_url(&settings.public_url, bucket),
+        asset_url: urls::asset_url(&settings.public_url, bucket, &asset.storage_key),
+        hosted_url: urls::hosted_url(&settings.public_url, &asset.storage_key),
+        upload_details: UploadDetails {
+            acl: ACL,
+            bucket: bucket.to_owned(),
+            algorithm: post.algorithm,
+            credential: post.credential,
+            date: post.amz_date,
+            key: asset.storage_key,
+            policy: post.policy_base64,
+            signature: post.signature,
+            success_action_status: SUCCESS_ACTION_STATUS,
+            content_type,
+            cache_control: settings.cache_control.clone(),
+        },
+        content_type,
+        id,
+        parent_folder: asset.folder_id,
+        original_file_name: asset.original_file_name,
+        created_on: timestamp::format(now),
+        last_updated: timestamp::format(now),
+    }))
+}

@@ -1,0 +1,154 @@
+//! Metadata: sites, tokens, asset folders and assets, behind the [`MetaStore`] trait.
+//!
+//! The embedded backend is SQLite ([`sqlite`]); PostgreSQL joins it later behind the same trait.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::ids::ObjectId;
+use crate::scopes::Scopes;
+use crate::tokens::TokenHash;
+
+/// A site: the owner of assets and folders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// Its id.
+    pub id: ObjectId,
+    /// A name for people.
+    pub name: String,
+    /// When it was created.
+    pub created_on: DateTime<Utc>,
+}
+
+/// What a token may do: its scopes and the sites it sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// The token's record id (not the token).
+    pub token_id: ObjectId,
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// The sites it may see.
+    pub sites: Vec<ObjectId>,
+}
+
+impl TokenGrant {
+    /// Whether the token may see `site`.
+    pub fn sees(&self, site: ObjectId) -> bool {
+        self.sites.contains(&site)
+    }
+}
+
+/// Where an asset's upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetState {
+    /// Created; its bytes have not arrived.
+    Pending,
+    /// Its bytes are stored and verified.
+    Uploaded,
+}
+
+impl AssetState {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Uploaded => "uploaded",
+        }
+    }
+}
+
+/// An asset as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset {
+    /// Its id.
+    pub id: ObjectId,
+    /// The site it belongs to.
+    pub site_id: ObjectId,
+    /// The folder it is in, if any.
+    pub folder_id: Option<ObjectId>,
+    /// The file name given at creation.
+    pub original_file_name: String,
+    /// The name shown to people (default `{id}_{fileName}`).
+    pub display_name: String,
+    /// Alternative text for images.
+    pub alt_text: Option<String>,
+    /// Content-Type derived from the file name.
+    pub content_type: String,
+    /// MD5 of the content, lower-case hex, as promised at creation.
+    pub file_hash: String,
+    /// Object key in the blob store, `{siteId}/{assetId}_{fileName}`.
+    pub storage_key: String,
+    /// Size in bytes once uploaded.
+    pub size: Option<i64>,
+    /// Upload state.
+    pub state: AssetState,
+    /// When the upload policy expires; a pending asset is swept after it.
+    pub upload_expires_at: DateTime<Utc>,
+    /// Creation time.
+    pub created_on: DateTime<Utc>,
+    /// Last change.
+    pub last_updated: DateTime<Utc>,
+}
+
+/// Why a metadata operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// A referenced site does not exist.
+    #[error("site {0} does not exist")]
+    UnknownSite(ObjectId),
+    /// A unique constraint was violated.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error(transparent)]
+    Backend(#[from] sqlx::Error),
+}
+
+impl From<MetaError> for crate::error::Error {
+    fn from(err: MetaError) -> Self {
+        match err {
+            MetaError::UnknownSite(_) => Self::NotFound("site"),
+            MetaError::Conflict(why) => Self::Conflict(why),
+            MetaError::Backend(e) => e.into(),
+        }
+    }
+}
+
+/// The metadata operations the service needs. Every backend passes the same conformance tests.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), MetaError>;
+    /// Creates a site.
+    async fn create_site(&self, site: &Site) -> Result<(), MetaError>;
+    /// How many sites exist (0 means a fresh install).
+    async fn count_sites(&self) -> Result<i64, MetaError>;
+    /// Stores a token's hash, scopes and sites.
+    async fn create_token(
+        &self,
+        token_id: ObjectId,
+        hash: &TokenHash,
+        scopes: Scopes,
+        sites: &[ObjectId],
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError>;
+    /// Looks a token up by its hash.
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenGrant>, MetaError>;
+    /// Whether `folder` is a folder of `site`.
+    async fn folder_in_site(&self, site: ObjectId, folder: ObjectId) -> Result<bool, MetaError>;
+    /// Creates a folder (used by tests and, later, the folders API).
+    async fn create_folder(
+        &self,
+        id: ObjectId,
+        site: ObjectId,
+        parent: Option<ObjectId>,
+        display_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError>;
+    /// Records a new, pending asset.
+    async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError>;
+    /// Reads an asset.
+    async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError>;
+}

@@ -1,0 +1,273 @@
+//! The embedded metadata backend: one SQLite file in the data directory, WAL mode, migrations
+//! compiled into the binary.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use super::{Asset, AssetState, MetaError, MetaStore, Site, TokenGrant};
+use crate::ids::ObjectId;
+use crate::scopes::Scopes;
+use crate::timestamp::{from_millis, to_millis};
+use crate::tokens::TokenHash;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Metadata in a SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteMeta {
+    pool: SqlitePool,
+}
+
+impl SqliteMeta {
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, MetaError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
+            // the last transactions, never corrupt the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| MetaError::Backend(e.into()))?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool, for tests that inspect the schema.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn id_column(row: &SqliteRow, column: &str) -> Result<ObjectId, MetaError> {
+    let text: String = row.try_get(column)?;
+    ObjectId::from_str(&text).map_err(|e| MetaError::Backend(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn optional_id_column(row: &SqliteRow, column: &str) -> Result<Option<ObjectId>, MetaError> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| ObjectId::from_str(&t))
+        .transpose()
+        .map_err(|e| MetaError::Backend(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn asset_from_row(row: &SqliteRow) -> Result<Asset, MetaError> {
+    let state: String = row.try_get("state")?;
+    Ok(Asset {
+        id: id_column(row, "id")?,
+        site_id: id_column(row, "site_id")?,
+        folder_id: optional_id_column(row, "folder_id")?,
+        original_file_name: row.try_get("original_file_name")?,
+        display_name: row.try_get("display_name")?,
+        alt_text: row.try_get("alt_text")?,
+        content_type: row.try_get("content_type")?,
+        file_hash: row.try_get("file_hash")?,
+        storage_key: row.try_get("storage_key")?,
+        size: row.try_get("size")?,
+        state: if state == "uploaded" {
+            AssetState::Uploaded
+        } else {
+            AssetState::Pending
+        },
+        upload_expires_at: from_millis(row.try_get("upload_expires_at")?),
+        created_on: from_millis(row.try_get("created_on")?),
+        last_updated: from_millis(row.try_get("last_updated")?),
+    })
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+#[async_trait]
+impl MetaStore for SqliteMeta {
+    async fn ping(&self) -> Result<(), MetaError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_site(&self, site: &Site) -> Result<(), MetaError> {
+        sqlx::query("INSERT INTO sites (id, name, created_on) VALUES (?, ?, ?)")
+            .bind(site.id.to_string())
+            .bind(&site.name)
+            .bind(to_millis(site.created_on))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_sites(&self) -> Result<i64, MetaError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sites")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn create_token(
+        &self,
+        token_id: ObjectId,
+        hash: &TokenHash,
+        scopes: Scopes,
+        sites: &[ObjectId],
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO tokens (id, token_hash, scopes, created_on) VALUES (?, ?, ?, ?)")
+            .bind(token_id.to_string())
+            .bind(&hash.0[..])
+            .bind(scopes.to_string())
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?;
+        for site in sites {
+            let inserted =
+                sqlx::query("INSERT OR IGNORE INTO token_sites (token_id, site_id) VALUES (?, ?)")
+                    .bind(token_id.to_string())
+                    .bind(site.to_string())
+                    .execute(&mut *tx)
+                    .await;
+            match inserted {
+                Err(e) if is_foreign_key_violation(&e) => {
+                    return Err(MetaError::UnknownSite(*site));
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenGrant>, MetaError> {
+        let Some(row) =
+            sqlx::query("SELECT id, token_hash, scopes FROM tokens WHERE token_hash = ?")
+                .bind(&hash.0[..])
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let stored: Vec<u8> = row.try_get("token_hash")?;
+        if !hash.matches(&stored) {
+            return Ok(None);
+        }
+        let token_id = id_column(&row, "id")?;
+        let scopes: String = row.try_get("scopes")?;
+        let scopes = scopes
+            .parse()
+            .map_err(|e| MetaError::Backend(sqlx::Error::Decode(Box::new(e))))?;
+        let sites = sqlx::query("SELECT site_id FROM token_sites WHERE token_id = ?")
+            .bind(token_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| id_column(row, "site_id"))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(TokenGrant {
+            token_id,
+            scopes,
+            sites,
+        }))
+    }
+
+    async fn folder_in_site(&self, site: ObjectId, folder: ObjectId) -> Result<bool, MetaError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM asset_folders WHERE id = ? AND site_id = ?")
+                .bind(folder.to_string())
+                .bind(site.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn create_folder(
+        &self,
+        id: ObjectId,
+        site: ObjectId,
+        parent: Option<ObjectId>,
+        display_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError> {
+        let result = sqlx::query(
+            "INSERT INTO asset_folders (id, site_id, parent_folder, display_name, created_on, last_updated) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(site.to_string())
+        .bind(parent.map(|p| p.to_string()))
+        .bind(display_name)
+        .bind(to_millis(now))
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => Err(MetaError::Conflict(format!(
+                "a folder named {display_name:?} already exists here"
+            ))),
+            Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(site)),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError> {
+        let result = sqlx::query(
+            "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
+             content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(asset.id.to_string())
+        .bind(asset.site_id.to_string())
+        .bind(asset.folder_id.map(|f| f.to_string()))
+        .bind(&asset.original_file_name)
+        .bind(&asset.display_name)
+        .bind(&asset.alt_text)
+        .bind(&asset.content_type)
+        .bind(&asset.file_hash)
+        .bind(&asset.storage_key)
+        .bind(asset.size)
+        .bind(asset.state.as_str())
+        .bind(to_millis(asset.upload_expires_at))
+        .bind(to_millis(asset.created_on))
+        .bind(to_millis(asset.last_updated))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(asset.site_id)),
+            Err(e) if is_unique_violation(&e) => {
+                Err(MetaError::Conflict("asset id or key already exists".into()))
+            }
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError> {
+        sqlx::query("SELECT * FROM assets WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(asset_from_row)
+            .transpose()
+    }
+}

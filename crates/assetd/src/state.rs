@@ -1,0 +1,21 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::meta::MetaStore;
+use crate::ratelimit::RateLimiter;
+use crate::upload_signer::UploadSigner;
+
+/// The service's shared state, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Metadata backend.
+    pub meta: Arc<dyn MetaStore>,
+    /// Signs upload policies.
+    pub signer: Arc<UploadSigner>,
+    /// Per-token request limits.
+    pub limiter: Arc<RateLimiter>,
+    /// Run-time settings.
+    pub settings: Arc<Settings>,
+}
