@@ -74,13 +74,13 @@ pub async fn create_asset(
     let site_id = auth.site(&site_id)?;
     let request = CreateAssetRequest::from_json(&read_json(body, BODY_LIMIT).await?)
         .map_err(Error::Validation)?;
-    if let Some(folder) = request.parent_folder {
-        if !state.meta.folder_in_site(site_id, folder).await? {
-            return Err(Error::invalid(
-                "parentFolder",
-                "No asset folder with this ID exists on this site",
-            ));
-        }
+    if let Some(folder) = request.parent_folder
+        && !state.meta.folder_in_site(site_id, folder).await?
+    {
+        return Err(Error::invalid(
+            "parentFolder",
+            "No asset folder with this ID exists on this site",
+        ));
     }
 
     let settings = &state.settings;

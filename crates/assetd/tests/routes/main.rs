@@ -1,0 +1,9 @@
+//! Route tests against the real server, one file per resource and verb.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../util/mod.rs"]
+mod util;
+
+mod assets;
+mod health;
+mod unknown;

@@ -1,0 +1,122 @@
+//! Shared test helpers: a real assetd server on `127.0.0.1:0` over a temporary data directory.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use assetd::app::{self, DataDir};
+use assetd::config::Settings;
+use assetd::ids::ObjectId;
+use assetd::meta::MetaStore;
+use assetd::scopes::Scopes;
+use tokio::sync::oneshot;
+
+/// A running server and what a test needs to call it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub site_id: ObjectId,
+    pub token: String,
+    pub data: DataDir,
+    pub meta: Arc<dyn MetaStore>,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = app::open_data_dir(dir.path()).await.unwrap();
+        let first = app::first_run(data.meta.as_ref()).await.unwrap().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut settings = Settings::for_tests(addr);
+        adjust(&mut settings);
+        let state = app::state(&data, settings);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(assetd::server::run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        let meta: Arc<dyn MetaStore> = data.meta.clone();
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            site_id: first.site_id,
+            token: first.token.to_string(),
+            data,
+            meta,
+            client: reqwest::Client::new(),
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A new token for this server's site with `scopes`.
+    pub async fn token_with(&self, scopes: &str) -> String {
+        let scopes: Scopes = scopes.parse().unwrap();
+        app::create_token(self.meta.as_ref(), &[self.site_id], scopes)
+            .await
+            .unwrap()
+            .to_string()
+    }
+
+    /// A second site and a token that sees only it.
+    pub async fn other_site(&self) -> (ObjectId, String) {
+        let site = app::create_site(self.meta.as_ref(), "other").await.unwrap();
+        let token = app::create_token(self.meta.as_ref(), &[site], Scopes::ALL)
+            .await
+            .unwrap()
+            .to_string();
+        (site, token)
+    }
+
+    pub async fn asset_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM assets")
+            .fetch_one(self.data.meta.pool())
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// The Webflow error body's `code`, checking the shape on the way.
+pub async fn error_code(
+    response: reqwest::Response,
+) -> (reqwest::StatusCode, String, serde_json::Value) {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let object = body.as_object().unwrap();
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["code", "details", "externalReference", "message"],
+        "{body}"
+    );
+    assert!(body["details"].is_array(), "{body}");
+    assert!(body["externalReference"].is_null(), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    (status, body["code"].as_str().unwrap().to_owned(), body)
+}
