@@ -92,7 +92,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Base URL clients reach this service at; uploadUrl, assetUrl and hostedUrl are built on it.
-    /// Defaults to http://<listen address>.
+    /// Defaults to `http://<listen address>`.
     #[arg(long, env = "ASSETD_PUBLIC_URL")]
     pub public_url: Option<String>,
 
