@@ -35,5 +35,7 @@ pub mod policy;
 pub mod presign;
 pub mod signing;
 pub mod timefmt;
+pub mod verify;
 
 pub use error::{PolicyError, PresignError};
+pub use verify::{PostRequest, VerifiedPost, VerifyError, verify_post};
