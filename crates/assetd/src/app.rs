@@ -13,8 +13,12 @@ use crate::ratelimit::RateLimiter;
 use crate::scopes::Scopes;
 use crate::state::AppState;
 use crate::storage::credentials::StoreCredentials;
+use crate::storage::disk::DiskStore;
 use crate::tokens;
 use crate::upload_signer::UploadSigner;
+
+/// Directory of the embedded object store inside the data directory.
+pub const OBJECTS_DIR: &str = "objects";
 
 /// File name of the metadata database inside the data directory.
 pub const DATABASE_FILE: &str = "assetd.sqlite3";
@@ -41,6 +45,8 @@ pub struct DataDir {
     pub meta: Arc<SqliteMeta>,
     /// The embedded store's credentials.
     pub credentials: StoreCredentials,
+    /// The embedded object store.
+    pub disk: Arc<DiskStore>,
 }
 
 /// Opens `path`, creating the directory, database and credentials as needed.
@@ -52,7 +58,12 @@ pub async fn open_data_dir(path: &Path) -> Result<DataDir, StartError> {
     std::fs::create_dir_all(path).map_err(io_err)?;
     let (credentials, _) = StoreCredentials::load_or_create(path).map_err(io_err)?;
     let meta = Arc::new(SqliteMeta::open(&path.join(DATABASE_FILE)).await?);
-    Ok(DataDir { meta, credentials })
+    let disk = Arc::new(DiskStore::open(path.join(OBJECTS_DIR)).map_err(io_err)?);
+    Ok(DataDir {
+        meta,
+        credentials,
+        disk,
+    })
 }
 
 /// A new site's id and a token for it, shown once to the person who set the service up.
@@ -108,6 +119,8 @@ pub fn state(data: &DataDir, settings: Settings) -> AppState {
     );
     AppState {
         meta: data.meta.clone(),
+        blobs: data.disk.clone(),
+        disk: data.disk.clone(),
         signer: Arc::new(signer),
         limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_minute)),
         settings: Arc::new(settings),

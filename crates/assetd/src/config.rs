@@ -127,6 +127,16 @@ pub struct ServeArgs {
         default_value = "max-age=31536000, must-revalidate"
     )]
     pub cache_control: String,
+
+    /// Origins allowed to post upload forms and read assets from a browser (comma-separated,
+    /// `*` for any).
+    #[arg(
+        long,
+        env = "ASSETD_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// Run-time settings of the HTTP service, derived from [`ServeArgs`] and the bound address.
@@ -148,6 +158,8 @@ pub struct Settings {
     pub region: String,
     /// Cache-Control for assets.
     pub cache_control: String,
+    /// CORS origins for the S3 endpoint and delivery.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Settings {
@@ -166,6 +178,7 @@ impl Settings {
             bucket: args.bucket.clone(),
             region: args.region.clone(),
             cache_control: args.cache_control.clone(),
+            cors_allowed_origins: args.cors_allowed_origins.clone(),
         }
     }
 

@@ -188,3 +188,132 @@ impl From<sqlx::Error> for Error {
 
 /// The result type of request handling.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the S3 POST endpoint and object reads can fail with, rendered as S3's XML
+/// `<Error><Code>…</Code><Message>…</Message></Error>` because S3 clients parse that format
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>).
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    /// The form failed signature or policy verification.
+    #[error(transparent)]
+    Verify(#[from] s3post::VerifyError),
+    /// The request is not multipart/form-data.
+    #[error("Bucket POST must be of the enclosure-type multipart/form-data")]
+    NotMultipart,
+    /// The body is not well-formed multipart.
+    #[error("The body of your POST request is not well-formed multipart/form-data: {0}")]
+    MalformedPost(String),
+    /// The body ended before the form did (truncated upload, client gone).
+    #[error("You did not provide the number of bytes specified by the Content-Length HTTP header")]
+    IncompleteBody,
+    /// More than 20 KB of form fields.
+    #[error("Your POST request fields preceding the upload file were too large.")]
+    MaxPostPreDataLengthExceeded,
+    /// No file, or more than one.
+    #[error("POST requires exactly one file upload per request.")]
+    IncorrectNumberOfFiles,
+    /// A field is not UTF-8 or otherwise unusable.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The file is larger than the policy allows.
+    #[error("Your proposed upload exceeds the maximum allowed size")]
+    EntityTooLarge,
+    /// The file is smaller than the policy allows.
+    #[error("Your proposed upload is smaller than the minimum allowed size")]
+    EntityTooSmall,
+    /// The file's MD5 is not the `fileHash` promised at create time.
+    #[error("The Content-MD5 you specified did not match what we received.")]
+    BadDigest,
+    /// No asset awaits this key (unknown or deleted asset).
+    #[error("Access Denied: no asset awaits an upload to this key")]
+    NoUploadExpected,
+    /// The bucket is not this service's.
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket,
+    /// The object does not exist.
+    #[error("The specified key does not exist.")]
+    NoSuchKey,
+    /// A failure on our side; logged, not returned.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl S3Error {
+    /// Wraps an unexpected failure.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    /// S3's error code and HTTP status for this error.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+        match self {
+            Self::Verify(e) => {
+                let status = match e.code() {
+                    "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" => {
+                        StatusCode::FORBIDDEN
+                    }
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                (e.code(), status)
+            }
+            Self::NotMultipart => ("PreconditionFailed", StatusCode::PRECONDITION_FAILED),
+            Self::MalformedPost(_) => ("MalformedPOSTRequest", StatusCode::BAD_REQUEST),
+            Self::IncompleteBody => ("IncompleteBody", StatusCode::BAD_REQUEST),
+            Self::MaxPostPreDataLengthExceeded => {
+                ("MaxPostPreDataLengthExceeded", StatusCode::BAD_REQUEST)
+            }
+            Self::IncorrectNumberOfFiles => (
+                "IncorrectNumberOfFilesInPostRequest",
+                StatusCode::BAD_REQUEST,
+            ),
+            Self::InvalidArgument(_) => ("InvalidArgument", StatusCode::BAD_REQUEST),
+            Self::EntityTooLarge => ("EntityTooLarge", StatusCode::BAD_REQUEST),
+            Self::EntityTooSmall => ("EntityTooSmall", StatusCode::BAD_REQUEST),
+            Self::BadDigest => ("BadDigest", StatusCode::BAD_REQUEST),
+            Self::NoUploadExpected => ("AccessDenied", StatusCode::FORBIDDEN),
+            Self::NoSuchBucket => ("NoSuchBucket", StatusCode::NOT_FOUND),
+            Self::NoSuchKey => ("NoSuchKey", StatusCode::NOT_FOUND),
+            Self::Internal(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// Escapes text for an XML element body (quotes need no escaping there, and S3 clients expect
+/// `<ETag>"…"</ETag>` verbatim).
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl IntoResponse for S3Error {
+    fn into_response(self) -> Response {
+        let (code, status) = self.code_and_status();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "S3 request failed");
+            "We encountered an internal error. Please try again.".to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message></Error>",
+            xml_escape(&message)
+        );
+        (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml"),
+            )],
+            body,
+        )
+            .into_response()
+    }
+}

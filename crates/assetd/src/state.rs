@@ -5,6 +5,8 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::meta::MetaStore;
 use crate::ratelimit::RateLimiter;
+use crate::storage::BlobStore;
+use crate::storage::disk::DiskStore;
 use crate::upload_signer::UploadSigner;
 
 /// The service's shared state, cheap to clone.
@@ -12,6 +14,10 @@ use crate::upload_signer::UploadSigner;
 pub struct AppState {
     /// Metadata backend.
     pub meta: Arc<dyn MetaStore>,
+    /// Reads and deletes stored bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The embedded store, which the S3 POST endpoint writes into.
+    pub disk: Arc<DiskStore>,
     /// Signs upload policies.
     pub signer: Arc<UploadSigner>,
     /// Per-token request limits.

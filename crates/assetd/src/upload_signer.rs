@@ -54,6 +54,11 @@ impl UploadSigner {
         }
     }
 
+    /// The secret of `access_key_id`, if it is this store's key.
+    pub fn secret_for(&self, access_key_id: &str) -> Option<s3post::signing::SecretKey> {
+        (access_key_id == self.credentials.access_key_id).then(|| self.credentials.secret.clone())
+    }
+
     /// The bucket uploads go to.
     pub fn bucket(&self) -> &str {
         &self.bucket

@@ -26,6 +26,16 @@ fn encode_path(path: &str) -> String {
         .join("/")
 }
 
+/// Percent-encodes a whole string as one component (slashes included).
+pub fn encode_component(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+/// The `Location` S3 reports for a stored object: the key percent-encoded, `/` included.
+pub fn object_location(public: &str, bucket: &str, key: &str) -> String {
+    format!("{}/{}", upload_url(public, bucket), encode_component(key))
+}
+
 /// `uploadUrl`.
 pub fn upload_url(public: &str, bucket: &str) -> String {
     format!("{public}{S3_PREFIX}/{}", encode_path(bucket))

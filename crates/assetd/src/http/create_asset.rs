@@ -14,6 +14,7 @@ use crate::http::auth::Auth;
 use crate::http::body::read_json;
 use crate::http::path::ApiPath;
 use crate::ids::ObjectId;
+use crate::keys;
 use crate::meta::{Asset, AssetState};
 use crate::scopes::Scope;
 use crate::state::AppState;
@@ -90,7 +91,7 @@ pub async fn create_asset(
         .map_err(Error::internal)?;
     let expiration = now + TimeDelta::from_std(settings.upload_expiry).map_err(Error::internal)?;
     let id = ObjectId::generate(now);
-    let key = format!("{site_id}/{id}_{}", request.file_name);
+    let key = keys::storage_key(site_id, id, &request.file_name);
     let content_type = request.file_type.content_type;
     let max_bytes = match request.file_type.class {
         FileClass::Image => settings.image_max_bytes,

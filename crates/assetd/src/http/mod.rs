@@ -3,12 +3,17 @@
 pub mod auth;
 pub mod body;
 pub mod create_asset;
+pub mod delivery;
 pub mod health;
 pub mod path;
+pub mod s3_post;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, header};
 use axum::middleware;
 use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::error::Error;
 use crate::state::AppState;
@@ -21,13 +26,44 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ));
+    // Browsers post upload forms and fetch assets from other origins.
+    let public = Router::new()
+        .route(
+            "/s3/{bucket}",
+            post(s3_post::post_object).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/s3/{bucket}/{*key}", get(delivery::s3_object))
+        .route("/files/{site}/{file}", get(delivery::hosted))
+        .layer(cors(&state.settings.cors_allowed_origins));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/v2", api)
+        .merge(public)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+fn cors(allowed: &[String]) -> CorsLayer {
+    let origins = if allowed.iter().any(|o| o == "*") {
+        AllowOrigin::from(Any)
+    } else {
+        AllowOrigin::list(allowed.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+        .allow_headers(Any)
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+            header::LAST_MODIFIED,
+        ])
+        .max_age(std::time::Duration::from_secs(86_400))
 }
 
 async fn not_found() -> Error {

@@ -151,4 +151,12 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError>;
     /// Reads an asset.
     async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError>;
+    /// Marks an asset's bytes as stored and verified. Returns false if the asset no longer
+    /// exists (deleted while its upload was in flight).
+    async fn mark_uploaded(
+        &self,
+        id: ObjectId,
+        size: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MetaError>;
 }

@@ -270,4 +270,21 @@ impl MetaStore for SqliteMeta {
             .map(asset_from_row)
             .transpose()
     }
+
+    async fn mark_uploaded(
+        &self,
+        id: ObjectId,
+        size: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MetaError> {
+        let result = sqlx::query(
+            "UPDATE assets SET state = 'uploaded', size = ?, last_updated = ? WHERE id = ?",
+        )
+        .bind(size)
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
 }

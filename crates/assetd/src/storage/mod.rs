@@ -1,4 +1,61 @@
-//! Where asset bytes live. For now: the embedded object store's credentials, which the upload
-//! signer and (next) the embedded S3 POST endpoint share.
+//! Where asset bytes live, behind the [`BlobStore`] trait.
+//!
+//! The embedded default is [`disk::DiskStore`], which the embedded S3 POST endpoint writes into.
+//! Keys are always built by assetd from ids (`{siteId}/{assetId}_{fileName}`), and every backend
+//! still checks them before any I/O.
 
 pub mod credentials;
+pub mod disk;
+
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use tokio::io::AsyncRead;
+
+/// What a store knows about one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was written.
+    pub modified: SystemTime,
+}
+
+/// A stream of an object's bytes.
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The key is not one assetd would build.
+    #[error("invalid object key")]
+    InvalidKey,
+    /// The storage failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl From<StoreError> for crate::error::Error {
+    fn from(err: StoreError) -> Self {
+        Self::internal(err)
+    }
+}
+
+/// Reading and deleting stored objects.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// The object's metadata, or `None` if it does not exist.
+    async fn head(&self, key: &str) -> Result<Option<BlobMeta>, StoreError>;
+    /// `len` bytes of the object starting at `offset`, or `None` if it does not exist.
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<BlobReader>, StoreError>;
+    /// Removes the object; removing a missing object succeeds.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Checks the store can be used.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,168 @@
+//! Serving stored assets: `GET`/`HEAD {public}/files/{siteId}/{assetId}_{fileName}` (`hostedUrl`)
+//! and `GET`/`HEAD {public}/s3/{bucket}/{key}` (`assetUrl`).
+//!
+//! Both serve only assets whose upload is complete, with the asset's Content-Type, a quoted ETag
+//! (the verified MD5), Last-Modified, the configured Cache-Control, single byte ranges and
+//! conditional GETs. Served bytes are never trusted as active content: `nosniff` stops type
+//! guessing, and `Content-Security-Policy: sandbox` makes an SVG opened directly run no script
+//! in our origin.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio_util::io::ReaderStream;
+
+use crate::error::{Error, S3Error};
+use crate::http::path::{ApiPath, S3Path};
+use crate::keys::parse_storage_key;
+use crate::meta::{Asset, AssetState, MetaError};
+use crate::ranges::{self, RangeRequest};
+use crate::state::AppState;
+use crate::storage::StoreError;
+
+/// The CSP on every served asset: no script, no plugins, a unique opaque origin.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox";
+
+/// `hostedUrl`.
+pub async fn hosted(
+    State(state): State<AppState>,
+    ApiPath((site, file)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let key = format!("{site}/{file}");
+    let asset = uploaded_asset(&state, &key)
+        .await?
+        .ok_or(Error::NotFound("asset"))?;
+    serve(&state, &asset, &headers)
+        .await?
+        .ok_or(Error::NotFound("asset"))
+}
+
+/// `assetUrl`: the object in the embedded S3 endpoint, public-read.
+pub async fn s3_object(
+    State(state): State<AppState>,
+    S3Path((bucket, key)): S3Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, S3Error> {
+    if bucket != state.signer.bucket() {
+        return Err(S3Error::NoSuchBucket);
+    }
+    let asset = uploaded_asset(&state, &key)
+        .await
+        .map_err(S3Error::internal)?
+        .ok_or(S3Error::NoSuchKey)?;
+    serve(&state, &asset, &headers)
+        .await
+        .map_err(S3Error::internal)?
+        .ok_or(S3Error::NoSuchKey)
+}
+
+async fn uploaded_asset(state: &AppState, key: &str) -> Result<Option<Asset>, MetaError> {
+    let Some((site, id)) = parse_storage_key(key) else {
+        return Ok(None);
+    };
+    Ok(state.meta.get_asset(id).await?.filter(|asset| {
+        asset.state == AssetState::Uploaded && asset.site_id == site && asset.storage_key == key
+    }))
+}
+
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn serve(
+    state: &AppState,
+    asset: &Asset,
+    request: &HeaderMap,
+) -> Result<Option<Response>, StoreError> {
+    let Some(meta) = state.blobs.head(&asset.storage_key).await? else {
+        return Ok(None);
+    };
+    let etag = format!("\"{}\"", asset.file_hash);
+    let last_modified = httpdate::fmt_http_date(meta.modified);
+
+    let not_modified = match header_str(request, header::IF_NONE_MATCH) {
+        Some(tags) => etag_matches(tags, &etag),
+        None => header_str(request, header::IF_MODIFIED_SINCE)
+            .and_then(|since| httpdate::parse_http_date(since).ok())
+            .is_some_and(|since| {
+                // HTTP dates have whole seconds; compare at that precision.
+                httpdate::HttpDate::from(meta.modified) <= httpdate::HttpDate::from(since)
+            }),
+    };
+
+    let (status, start, len) = if not_modified {
+        (StatusCode::NOT_MODIFIED, 0, 0)
+    } else {
+        match ranges::parse(header_str(request, header::RANGE), meta.size) {
+            RangeRequest::Full => (StatusCode::OK, 0, meta.size),
+            RangeRequest::Partial { start, end } => {
+                (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+            }
+            RangeRequest::Unsatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, 0, 0),
+        }
+    };
+
+    let body = if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
+        match state.blobs.read(&asset.storage_key, start, len).await? {
+            Some(reader) => Body::from_stream(ReaderStream::new(reader)),
+            None => return Ok(None),
+        }
+    } else {
+        Body::empty()
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    let mut set = |name: header::HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(header::ETAG, &etag);
+    set(header::LAST_MODIFIED, &last_modified);
+    set(header::CACHE_CONTROL, &state.settings.cache_control);
+    set(header::ACCEPT_RANGES, "bytes");
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    match status {
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
+            set(header::CONTENT_TYPE, &asset.content_type);
+            set(header::CONTENT_LENGTH, &len.to_string());
+            if status == StatusCode::PARTIAL_CONTENT {
+                set(
+                    header::CONTENT_RANGE,
+                    &format!("bytes {start}-{}/{}", start + len - 1, meta.size),
+                );
+            }
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            set(header::CONTENT_RANGE, &format!("bytes */{}", meta.size));
+        }
+        _ => {}
+    }
+    Ok(Some(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        let etag = "\"abc\"";
+        assert!(etag_matches("\"abc\"", etag));
+        assert!(etag_matches("\"x\", W/\"abc\"", etag));
+        assert!(etag_matches("*", etag));
+        assert!(!etag_matches("\"abd\"", etag));
+        assert!(!etag_matches("abc", etag));
+    }
+}

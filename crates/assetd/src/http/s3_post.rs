@@ -1,0 +1,230 @@
+//! `POST {public}/s3/{bucket}` — the embedded S3 POST Object endpoint (step 2 of the upload).
+//!
+//! The form is read as a stream: fields before the file (at most 20 KB) are collected and
+//! verified by `s3post` before a byte of the file is stored; the file then streams into a temp
+//! file while its size and MD5 are computed, so memory stays bounded whatever the file size and
+//! an oversized file is refused as soon as it passes the policy's limit. Only a file whose MD5
+//! equals the asset's `fileHash` is committed (fsync, rename, fsync dir); every failure drops the
+//! temp file.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use md5::{Digest, Md5};
+use s3post::{PostRequest, VerifiedPost, verify_post};
+
+use crate::error::{S3Error, xml_escape};
+use crate::http::path::S3Path;
+use crate::keys::parse_storage_key;
+use crate::meta::Asset;
+use crate::state::AppState;
+use crate::urls;
+
+/// AWS: the form fields before the file may not exceed 20 KB.
+pub const MAX_PRE_DATA: usize = 20 * 1024;
+
+fn multipart_error(err: multer::Error) -> S3Error {
+    match err {
+        multer::Error::IncompleteStream
+        | multer::Error::IncompleteFieldData { .. }
+        | multer::Error::IncompleteHeaders
+        | multer::Error::StreamReadFailed(_) => S3Error::IncompleteBody,
+        other => S3Error::MalformedPost(other.to_string()),
+    }
+}
+
+/// Reads a non-file field, charging its name and value to `budget`.
+async fn read_field(field: &mut multer::Field<'_>, budget: &mut usize) -> Result<String, S3Error> {
+    let name_len = field.name().map_or(0, str::len);
+    *budget = budget
+        .checked_sub(name_len)
+        .ok_or(S3Error::MaxPostPreDataLengthExceeded)?;
+    let mut value = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        *budget = budget
+            .checked_sub(chunk.len())
+            .ok_or(S3Error::MaxPostPreDataLengthExceeded)?;
+        value.extend_from_slice(&chunk);
+    }
+    String::from_utf8(value)
+        .map_err(|_| S3Error::InvalidArgument("Form field values must be UTF-8".to_owned()))
+}
+
+fn is_file_part(field: &multer::Field<'_>) -> bool {
+    field.name().is_some_and(|n| n.eq_ignore_ascii_case("file"))
+}
+
+/// The pending or uploaded asset that owns `key`.
+async fn expected_asset(state: &AppState, key: &str) -> Result<Asset, S3Error> {
+    let (site, id) = parse_storage_key(key).ok_or(S3Error::NoUploadExpected)?;
+    match state.meta.get_asset(id).await.map_err(S3Error::internal)? {
+        Some(asset) if asset.site_id == site && asset.storage_key == key => Ok(asset),
+        _ => Err(S3Error::NoUploadExpected),
+    }
+}
+
+/// Handles a POST Object form.
+pub async fn post_object(
+    State(state): State<AppState>,
+    S3Path(bucket): S3Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, S3Error> {
+    if bucket != state.signer.bucket() {
+        return Err(S3Error::NoSuchBucket);
+    }
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or(S3Error::NotMultipart)?;
+    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+
+    let mut fields = Vec::new();
+    let mut budget = MAX_PRE_DATA;
+    let mut file = loop {
+        let Some(mut field) = form.next_field().await.map_err(multipart_error)? else {
+            return Err(S3Error::IncorrectNumberOfFiles);
+        };
+        if is_file_part(&field) {
+            break field;
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        let value = read_field(&mut field, &mut budget).await?;
+        fields.push((name, value));
+    };
+
+    let now = Utc::now();
+    let file_name = file.file_name().map(str::to_owned);
+    let verified = verify_post(
+        &PostRequest {
+            bucket: &bucket,
+            fields: &fields,
+            file_name: file_name.as_deref(),
+        },
+        now,
+        |access_key| state.signer.secret_for(access_key),
+    )?;
+    let asset = expected_asset(&state, &verified.key).await?;
+    let (min, max) = verified.content_length_range.unwrap_or((0, u64::MAX));
+
+    let mut write = state
+        .disk
+        .begin_write(&verified.key)
+        .await
+        .map_err(S3Error::internal)?;
+    let mut md5 = Md5::new();
+    let mut size: u64 = 0;
+    while let Some(chunk) = file.chunk().await.map_err(multipart_error)? {
+        size += chunk.len() as u64;
+        if size > max {
+            // Stop reading at once; dropping `write` removes the temp file.
+            return Err(S3Error::EntityTooLarge);
+        }
+        md5.update(&chunk);
+        write.write(&chunk).await.map_err(S3Error::internal)?;
+    }
+    drop(file);
+    // AWS ignores fields after the file, but a second file is an error.
+    let mut trailing_budget = MAX_PRE_DATA;
+    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+        if is_file_part(&field) {
+            return Err(S3Error::IncorrectNumberOfFiles);
+        }
+        read_field(&mut field, &mut trailing_budget).await?;
+    }
+    if size < min {
+        return Err(S3Error::EntityTooSmall);
+    }
+    let digest = hex::encode(md5.finalize());
+    if digest != asset.file_hash {
+        return Err(S3Error::BadDigest);
+    }
+    write.commit().await.map_err(S3Error::internal)?;
+    let size_i64 = i64::try_from(size).map_err(S3Error::internal)?;
+    if !state
+        .meta
+        .mark_uploaded(asset.id, size_i64, now)
+        .await
+        .map_err(S3Error::internal)?
+    {
+        // Deleted while uploading: keep nothing.
+        state
+            .blobs
+            .delete(&verified.key)
+            .await
+            .map_err(S3Error::internal)?;
+        return Err(S3Error::NoUploadExpected);
+    }
+    tracing::info!(asset = %asset.id, size, "upload stored");
+    Ok(success_response(&state, &bucket, &verified, &digest))
+}
+
+/// The answer AWS gives for `success_action_redirect` / `success_action_status`.
+fn success_response(
+    state: &AppState,
+    bucket: &str,
+    verified: &VerifiedPost,
+    md5: &str,
+) -> Response {
+    let etag = format!("\"{md5}\"");
+    let location = urls::object_location(&state.settings.public_url, bucket, &verified.key);
+    let redirect = verified
+        .field("success_action_redirect")
+        .or_else(|| verified.field("redirect"))
+        .filter(|r| !r.is_empty());
+    let mut response = if let Some(target) = redirect {
+        let separator = if target.contains('?') { '&' } else { '?' };
+        let to = format!(
+            "{target}{separator}bucket={}&key={}&etag={}",
+            urls::encode_component(bucket),
+            urls::encode_component(&verified.key),
+            urls::encode_component(&etag)
+        );
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        if let Ok(value) = HeaderValue::from_str(&to) {
+            r.headers_mut().insert(header::LOCATION, value);
+        }
+        r
+    } else {
+        match verified.field("success_action_status") {
+            Some("200") => StatusCode::OK.into_response(),
+            Some("201") => {
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></PostResponse>",
+                    xml_escape(&location),
+                    xml_escape(bucket),
+                    xml_escape(&verified.key),
+                    xml_escape(&etag)
+                );
+                (
+                    StatusCode::CREATED,
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/xml"),
+                    )],
+                    body,
+                )
+                    .into_response()
+            }
+            _ => StatusCode::NO_CONTENT.into_response(),
+        }
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    if !headers.contains_key(header::LOCATION)
+        && let Ok(value) = HeaderValue::from_str(&location)
+    {
+        headers.insert(header::LOCATION, value);
+    }
+    response
+}

@@ -1,0 +1,272 @@
+//! The embedded blob store: objects as files under `<data-dir>/objects/`.
+//!
+//! Writes go to a temp file in `objects/.tmp/` (same filesystem), are fsynced, renamed into
+//! place and the directory fsynced, so a reader never sees a partial object and a crash leaves
+//! at most a temp file, which the next start removes. A write that is dropped before
+//! [`DiskWrite::commit`] removes its temp file.
+
+use std::io::SeekFrom;
+use std::path::{Component, Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::fs::File;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+
+use super::{BlobMeta, BlobReader, BlobStore, StoreError};
+
+const TMP_DIR: &str = ".tmp";
+const WRITE_BUFFER: usize = 1024 * 1024;
+
+/// Objects in a directory on local disk.
+#[derive(Debug, Clone)]
+pub struct DiskStore {
+    root: PathBuf,
+}
+
+/// Turns a key into a path under the root, refusing anything that is not a plain relative path
+/// of normal segments.
+fn relative_path(key: &str) -> Result<PathBuf, StoreError> {
+    if key.is_empty() || key.len() > 1024 || key.contains(['\0', '\\']) || key.starts_with('/') {
+        return Err(StoreError::InvalidKey);
+    }
+    let mut path = PathBuf::new();
+    for segment in key.split('/') {
+        let mut components = Path::new(segment).components();
+        match (components.next(), components.next()) {
+            (Some(Component::Normal(part)), None) if part == segment && segment != TMP_DIR => {
+                path.push(part);
+            }
+            _ => return Err(StoreError::InvalidKey),
+        }
+    }
+    Ok(path)
+}
+
+impl DiskStore {
+    /// A store rooted at `root` (created if needed). Temp files left by a crash are removed.
+    pub fn open(root: PathBuf) -> std::io::Result<Self> {
+        let tmp = root.join(TMP_DIR);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Self { root })
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.root.join(relative_path(key)?))
+    }
+
+    /// Starts writing `key`; nothing is visible under the key until [`DiskWrite::commit`].
+    pub async fn begin_write(&self, key: &str) -> Result<DiskWrite, StoreError> {
+        let target = self.path_of(key)?;
+        let temp = self.root.join(TMP_DIR).join(format!(
+            "{}.part",
+            crate::ids::ObjectId::generate(chrono::Utc::now())
+        ));
+        let file = File::create(&temp).await?;
+        Ok(DiskWrite {
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            temp: Some(temp),
+            target,
+        })
+    }
+
+    /// Every object key in the store (for tests and consistency checks).
+    pub fn list_keys(&self) -> std::io::Result<Vec<String>> {
+        fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if prefix.is_empty() && name == TMP_DIR {
+                    continue;
+                }
+                let key = if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                if entry.file_type()?.is_dir() {
+                    walk(&entry.path(), &key, out)?;
+                } else {
+                    out.push(key);
+                }
+            }
+            Ok(())
+        }
+        let mut keys = Vec::new();
+        walk(&self.root, "", &mut keys)?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// How many uncommitted temp files exist.
+    pub fn temp_files(&self) -> std::io::Result<usize> {
+        Ok(std::fs::read_dir(self.root.join(TMP_DIR))?.count())
+    }
+}
+
+/// An object being written.
+#[derive(Debug)]
+pub struct DiskWrite {
+    file: Option<BufWriter<File>>,
+    temp: Option<PathBuf>,
+    target: PathBuf,
+}
+
+impl DiskWrite {
+    /// Appends bytes.
+    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(file) => file.write_all(bytes).await,
+            None => Err(std::io::Error::other("write after commit")),
+        }
+    }
+
+    /// Makes the object visible under its key: flush, fsync, rename, fsync the directory.
+    pub async fn commit(mut self) -> std::io::Result<()> {
+        let (Some(mut file), Some(temp)) = (self.file.take(), self.temp.clone()) else {
+            return Err(std::io::Error::other("already committed"));
+        };
+        file.flush().await?;
+        let file = file.into_inner();
+        file.sync_all().await?;
+        drop(file);
+        let dir = self
+            .target
+            .parent()
+            .ok_or_else(|| std::io::Error::other("object path has no parent"))?
+            .to_path_buf();
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::rename(&temp, &self.target).await?;
+        self.temp = None;
+        tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(())
+    }
+}
+
+impl Drop for DiskWrite {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            // An aborted upload must leave nothing behind; the file is closed first.
+            drop(self.file.take());
+            if let Err(e) = std::fs::remove_file(&temp) {
+                tracing::warn!(path = %temp.display(), error = %e, "could not remove temp file");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BlobStore for DiskStore {
+    async fn head(&self, key: &str) -> Result<Option<BlobMeta>, StoreError> {
+        match tokio::fs::metadata(self.path_of(key)?).await {
+            Ok(meta) if meta.is_file() => Ok(Some(BlobMeta {
+                size: meta.len(),
+                modified: meta.modified()?,
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<BlobReader>, StoreError> {
+        let mut file = match File::open(self.path_of(key)?).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset)).await?;
+        }
+        Ok(Some(Box::pin(file.take(len))))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.path_of(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        tokio::fs::metadata(self.root.join(TMP_DIR)).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_must_be_plain_relative_paths() {
+        assert_eq!(
+            relative_path("a/b_c.png").expect("valid"),
+            PathBuf::from("a/b_c.png")
+        );
+        for bad in [
+            "", "/abs", "a/../b", "..", ".", "a//b", "a/./b", "a\\b", "a\0b", ".tmp", "a/",
+        ] {
+            assert!(relative_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn committed_writes_appear_atomically_and_dropped_writes_leave_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = DiskStore::open(dir.path().join("objects")).expect("open");
+        let mut write = store.begin_write("s/a.txt").await.expect("begin");
+        write.write(b"hello ").await.expect("write");
+        write.write(b"world").await.expect("write");
+        assert_eq!(
+            store.head("s/a.txt").await.expect("head"),
+            None,
+            "visible before commit"
+        );
+        assert_eq!(store.temp_files().expect("tmp"), 1);
+        write.commit().await.expect("commit");
+        assert_eq!(
+            store.head("s/a.txt").await.expect("head").map(|m| m.size),
+            Some(11)
+        );
+        assert_eq!(store.temp_files().expect("tmp"), 0);
+        let mut reader = store
+            .read("s/a.txt", 6, 5)
+            .await
+            .expect("read")
+            .expect("exists");
+        let mut text = String::new();
+        reader.read_to_string(&mut text).await.expect("read");
+        assert_eq!(text, "world");
+
+        let mut aborted = store.begin_write("s/b.txt").await.expect("begin");
+        aborted.write(b"partial").await.expect("write");
+        drop(aborted);
+        assert_eq!(store.temp_files().expect("tmp"), 0);
+        assert_eq!(store.list_keys().expect("list"), ["s/a.txt"]);
+
+        store.delete("s/a.txt").await.expect("delete");
+        store.delete("s/a.txt").await.expect("delete twice");
+        assert!(store.list_keys().expect("list").is_empty());
+    }
+
+    #[test]
+    fn opening_removes_leftover_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("objects");
+        std::fs::create_dir_all(root.join(TMP_DIR)).expect("mkdir");
+        std::fs::write(root.join(TMP_DIR).join("x.part"), b"crash").expect("write");
+        let store = DiskStore::open(root).expect("open");
+        assert_eq!(store.temp_files().expect("tmp"), 0);
+    }
+}
