@@ -26,15 +26,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ));
-    // Browsers post upload forms and fetch assets from other origins.
     let public = Router::new()
         .route(
             "/s3/{bucket}",
             post(s3_post::post_object).layer(DefaultBodyLimit::disable()),
         )
         .route("/s3/{bucket}/{*key}", get(delivery::s3_object))
-        .route("/files/{site}/{file}", get(delivery::hosted))
-        .layer(cors(&state.settings.cors_allowed_origins));
+        .route("/files/{site}/{file}", get(delivery::hosted));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -42,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .merge(public)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost, so preflights are answered before routing. Browsers post upload forms and
+        // fetch assets from other origins; the API authenticates with bearer tokens, never
+        // cookies, so allowing other origins exposes nothing a token does not already grant.
+        .layer(cors(&state.settings.cors_allowed_origins))
         .with_state(state)
 }
 

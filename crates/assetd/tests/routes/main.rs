@@ -5,5 +5,7 @@
 mod util;
 
 mod assets;
+mod files;
 mod health;
+mod s3;
 mod unknown;

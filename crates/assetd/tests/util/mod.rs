@@ -120,3 +120,74 @@ pub async fn error_code(
     );
     (status, body["code"].as_str().unwrap().to_owned(), body)
 }
+
+/// MD5 hex of `bytes`.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
+/// Step 1: creates an asset for `file_name` with the MD5 of `bytes`; returns the response.
+pub async fn create_asset(server: &TestServer, file_name: &str, bytes: &[u8]) -> serde_json::Value {
+    let response = server
+        .client
+        .post(server.url(&format!("/v2/sites/{}/assets", server.site_id)))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({"fileName": file_name, "fileHash": md5_hex(bytes)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// The `uploadDetails` of a create response as (name, value) pairs, in order.
+pub fn details(created: &serde_json::Value) -> Vec<(String, String)> {
+    created["uploadDetails"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// A multipart form of `fields` then `file` (named `file`) last.
+pub fn form(
+    fields: &[(String, String)],
+    file: Vec<u8>,
+    content_type: &str,
+) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.clone(), value.clone());
+    }
+    let part = reqwest::multipart::Part::bytes(file)
+        .file_name("upload.bin")
+        .mime_str(content_type)
+        .unwrap();
+    form.part("file", part)
+}
+
+/// The S3 error code in an XML error body.
+pub async fn s3_error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    let code = body
+        .split("<Code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Code>").next())
+        .unwrap_or_else(|| panic!("not an S3 error body: {body}"))
+        .to_owned();
+    assert!(body.starts_with("<?xml"), "{body}");
+    (status, code)
+}
+
+impl TestServer {
+    /// Object keys stored on disk, and the number of leftover temp files.
+    pub fn stored(&self) -> (Vec<String>, usize) {
+        (
+            self.data.disk.list_keys().unwrap(),
+            self.data.disk.temp_files().unwrap(),
+        )
+    }
+}

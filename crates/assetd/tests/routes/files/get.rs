@@ -1,0 +1,178 @@
+//! `GET`/`HEAD` of `hostedUrl` (`/files/…`) and `assetUrl` (`/s3/{bucket}/{key}`).
+
+use crate::util::{TestServer, create_asset, details, error_code, form, md5_hex, s3_error_code};
+
+async fn uploaded(
+    server: &TestServer,
+    name: &str,
+    bytes: &[u8],
+    content_type: &str,
+) -> serde_json::Value {
+    let created = create_asset(server, name, bytes).await;
+    let response = server
+        .client
+        .post(created["uploadUrl"].as_str().unwrap())
+        .multipart(form(&details(&created), bytes.to_vec(), content_type))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    created
+}
+
+#[tokio::test]
+async fn not_served_until_the_upload_completes() {
+    let server = TestServer::start().await;
+    let created = create_asset(&server, "later.png", b"bytes").await;
+    let hosted = server
+        .client
+        .get(created["hostedUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_code(hosted).await;
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (404, "resource_not_found")
+    );
+    let asset = server
+        .client
+        .get(created["assetUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s3_error_code(asset).await, (404, "NoSuchKey".to_owned()));
+    let bogus = server
+        .client
+        .get(server.url("/files/x/y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bogus.status(), 404);
+    let traversal = server
+        .client
+        .get(server.url("/s3/assetd/..%2F..%2Fassetd.sqlite3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        s3_error_code(traversal).await,
+        (404, "NoSuchKey".to_owned())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn serves_headers_ranges_and_conditional_gets() {
+    let server = TestServer::start().await;
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let created = uploaded(&server, "doc.pdf", &bytes, "application/pdf").await;
+    let url = created["hostedUrl"].as_str().unwrap();
+    let etag = format!("\"{}\"", md5_hex(&bytes));
+
+    let full = server.client.get(url).send().await.unwrap();
+    assert_eq!(full.status(), 200);
+    let h = full.headers().clone();
+    assert_eq!(h["content-type"], "application/pdf");
+    assert_eq!(h["content-length"], "1000");
+    assert_eq!(h["etag"], etag.as_str());
+    assert_eq!(
+        h["cache-control"],
+        created["uploadDetails"]["Cache-Control"].as_str().unwrap()
+    );
+    assert_eq!(h["accept-ranges"], "bytes");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    let last_modified = h["last-modified"].to_str().unwrap().to_owned();
+    assert!(httpdate::parse_http_date(&last_modified).is_ok());
+    assert_eq!(full.bytes().await.unwrap(), bytes);
+
+    let head = server.client.head(url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "1000");
+    assert_eq!(head.headers()["etag"], etag.as_str());
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    let part = server
+        .client
+        .get(url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], "bytes 10-19/1000");
+    assert_eq!(part.headers()["content-length"], "10");
+    assert_eq!(part.bytes().await.unwrap(), &bytes[10..20]);
+
+    let suffix = server
+        .client
+        .get(url)
+        .header("range", "bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(suffix.status(), 206);
+    assert_eq!(suffix.bytes().await.unwrap(), &bytes[995..]);
+
+    let beyond = server
+        .client
+        .get(url)
+        .header("range", "bytes=1000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), 416);
+    assert_eq!(beyond.headers()["content-range"], "bytes */1000");
+
+    let cached = server
+        .client
+        .get(url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+    assert_eq!(cached.headers()["etag"], etag.as_str());
+    assert!(cached.bytes().await.unwrap().is_empty());
+    let changed = server
+        .client
+        .get(url)
+        .header("if-none-match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let since = server
+        .client
+        .get(url)
+        .header("if-modified-since", &last_modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(since.status(), 304);
+    let old = server
+        .client
+        .get(url)
+        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 200);
+
+    let via_s3 = server
+        .client
+        .get(created["assetUrl"].as_str().unwrap())
+        .header("range", "bytes=0-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_s3.status(), 206);
+    assert_eq!(via_s3.bytes().await.unwrap(), &bytes[..4]);
+    server.stop().await;
+}
