@@ -176,3 +176,20 @@ async fn serves_headers_ranges_and_conditional_gets() {
     assert_eq!(via_s3.bytes().await.unwrap(), &bytes[..4]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn names_with_spaces_and_unicode_are_served_at_their_encoded_urls() {
+    let server = TestServer::start().await;
+    let created = uploaded(&server, "my file #1 été.png", b"png bytes", "image/png").await;
+    let hosted = created["hostedUrl"].as_str().unwrap();
+    assert!(
+        hosted.ends_with("_my%20file%20%231%20%C3%A9t%C3%A9.png"),
+        "{hosted}"
+    );
+    for url in [hosted, created["assetUrl"].as_str().unwrap()] {
+        let got = server.client.get(url).send().await.unwrap();
+        assert_eq!(got.status(), 200, "{url}");
+        assert_eq!(got.bytes().await.unwrap(), &b"png bytes"[..]);
+    }
+    server.stop().await;
+}
