@@ -71,6 +71,10 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
     }
     tracing::info!(%bound, %public_url, "serving");
     let state = app::state(&data, settings);
+    crate::sweep::spawn(
+        state.clone(),
+        std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
+    );
     server::run(listener, state, server::shutdown_signal()).await?;
     Ok(())
 }

@@ -128,6 +128,10 @@ pub struct ServeArgs {
     )]
     pub cache_control: String,
 
+    /// Seconds between clean-up sweeps (expired pending assets, queued blob deletions).
+    #[arg(long, env = "ASSETD_SWEEP_INTERVAL_SECS", default_value_t = 60)]
+    pub sweep_interval_secs: u64,
+
     /// Origins allowed to post upload forms and read assets from a browser (comma-separated,
     /// `*` for any).
     #[arg(

@@ -8,6 +8,8 @@ use serde_json::Value;
 use crate::error::FieldError;
 use crate::file_types::{self, FileType};
 use crate::ids::ObjectId;
+// Bidi controls would let a name lie about itself (`gnp.exe` shown as `exe.png`).
+use crate::labels::is_bidi_control;
 
 /// Webflow: "File names must be less than 100 characters."
 pub const MAX_FILE_NAME_CHARS: usize = 99;
@@ -23,12 +25,6 @@ pub struct CreateAssetRequest {
     pub file_hash: String,
     /// The folder to place the asset in.
     pub parent_folder: Option<ObjectId>,
-}
-
-/// Characters that would let a name lie about itself when displayed: bidirectional overrides and
-/// isolates (the "RTL override" trick, `gnp.exe` shown as `exe.png`).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// Why a file name is refused, if it is.

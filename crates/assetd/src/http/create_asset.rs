@@ -25,8 +25,20 @@ use crate::urls;
 /// The create body is three short strings; anything much larger is not a real request.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
+/// Upload Asset request body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, non_snake_case)]
+pub struct CreateAssetSchema {
+    /// File name with extension, fewer than 100 characters.
+    fileName: String,
+    /// MD5 of the file's content, 32 hex digits.
+    fileHash: String,
+    /// The folder to place the asset in.
+    parentFolder: Option<String>,
+}
+
 /// `uploadDetails`: the form fields for the S3 POST, spelled exactly as Webflow spells them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UploadDetails {
     acl: &'static str,
     bucket: String,
@@ -49,12 +61,14 @@ pub struct UploadDetails {
 }
 
 /// The 200 response body (`assets_create_Response_200`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssetUpload {
     upload_details: UploadDetails,
     content_type: &'static str,
+    #[schema(value_type = String)]
     id: ObjectId,
+    #[schema(value_type = Option<String>)]
     parent_folder: Option<ObjectId>,
     upload_url: String,
     asset_url: String,
@@ -64,7 +78,25 @@ pub struct AssetUpload {
     last_updated: String,
 }
 
-/// Handles Upload Asset.
+/// Upload Asset: records a pending asset and answers with a presigned POST.
+#[utoipa::path(
+    post,
+    path = "/v2/sites/{site_id}/assets",
+    operation_id = "create-asset",
+    tag = "Assets",
+    params(("site_id" = String, Path, description = "Unique identifier for a Site")),
+    request_body(content = CreateAssetSchema, content_type = "application/json"),
+    responses(
+        (status = 200, body = AssetUpload),
+        (status = 400, body = crate::http::openapi::ErrorSchema),
+        (status = 401, body = crate::http::openapi::ErrorSchema),
+        (status = 403, body = crate::http::openapi::ErrorSchema),
+        (status = 404, body = crate::http::openapi::ErrorSchema),
+        (status = 413, body = crate::http::openapi::ErrorSchema),
+        (status = 429, body = crate::http::openapi::ErrorSchema),
+    ),
+    security(("bearer" = ["assets:write"]))
+)]
 pub async fn create_asset(
     State(state): State<AppState>,
     auth: Auth,

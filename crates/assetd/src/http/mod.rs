@@ -3,10 +3,21 @@
 pub mod auth;
 pub mod body;
 pub mod create_asset;
+pub mod create_folder;
+pub mod delete_asset;
 pub mod delivery;
+pub mod get_asset;
+pub mod get_folder;
 pub mod health;
+pub mod list_assets;
+pub mod list_folders;
+pub mod lookup;
+pub mod model;
+pub mod openapi;
 pub mod path;
+pub mod query;
 pub mod s3_post;
+pub mod update_asset;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,11 +32,30 @@ use crate::state::AppState;
 /// All routes of the service.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/sites/{site_id}/assets", post(create_asset::create_asset))
+        .route(
+            "/sites/{site_id}/assets",
+            post(create_asset::create_asset).get(list_assets::list_assets),
+        )
+        .route(
+            "/assets/{asset_id}",
+            get(get_asset::get_asset)
+                .patch(update_asset::update_asset)
+                .delete(delete_asset::delete_asset),
+        )
+        .route(
+            "/sites/{site_id}/asset_folders",
+            get(list_folders::list_folders).post(create_folder::create_folder),
+        )
+        .route(
+            "/asset_folders/{asset_folder_id}",
+            get(get_folder::get_folder),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
-        ));
+        ))
+        // Added after the auth layer, so the document needs no token.
+        .route("/openapi.json", get(openapi::openapi_json));
     let public = Router::new()
         .route(
             "/s3/{bucket}",

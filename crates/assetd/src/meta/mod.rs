@@ -92,6 +92,50 @@ pub struct Asset {
     pub last_updated: DateTime<Utc>,
 }
 
+/// An asset folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    /// Its id.
+    pub id: ObjectId,
+    /// The site it belongs to.
+    pub site_id: ObjectId,
+    /// The folder it is in, if any.
+    pub parent_folder: Option<ObjectId>,
+    /// Its name, unique among its siblings.
+    pub display_name: String,
+    /// Creation time.
+    pub created_on: DateTime<Utc>,
+    /// Last change.
+    pub last_updated: DateTime<Utc>,
+}
+
+/// A page of results and the size of the whole set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// How many items the whole (filtered) set has.
+    pub total: i64,
+}
+
+/// Which slice of a list to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Items to skip.
+    pub offset: i64,
+    /// Items to return.
+    pub limit: i64,
+}
+
+/// Changes to an asset's writable fields; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetChanges {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New alt text (`Some(None)` clears it).
+    pub alt_text: Option<Option<String>>,
+}
+
 /// Why a metadata operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -151,6 +195,51 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError>;
     /// Reads an asset.
     async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError>;
+    /// A page of a site's uploaded assets, oldest first; with `folder`, only assets in that folder
+    /// and its descendants.
+    async fn list_assets(
+        &self,
+        site: ObjectId,
+        folder: Option<ObjectId>,
+        page: PageRequest,
+    ) -> Result<Page<Asset>, MetaError>;
+    /// Applies `changes` to an asset; returns it as it is now, or `None` if it does not exist.
+    async fn update_asset(
+        &self,
+        id: ObjectId,
+        changes: &AssetChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Asset>, MetaError>;
+    /// Removes an asset's row and queues its bytes for deletion, in one transaction. Returns the
+    /// removed asset.
+    async fn delete_asset(
+        &self,
+        id: ObjectId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Asset>, MetaError>;
+    /// Keys queued for deletion (oldest first).
+    async fn queued_blob_deletions(&self, limit: i64) -> Result<Vec<String>, MetaError>;
+    /// Forgets a queued key once its bytes are gone.
+    async fn finish_blob_deletion(&self, key: &str) -> Result<(), MetaError>;
+    /// Pending assets whose upload window closed before `before`.
+    async fn expired_pending_assets(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Asset>, MetaError>;
+    /// Reads a folder.
+    async fn get_folder(&self, id: ObjectId) -> Result<Option<Folder>, MetaError>;
+    /// A page of a site's folders, oldest first.
+    async fn list_folders(
+        &self,
+        site: ObjectId,
+        page: PageRequest,
+    ) -> Result<Page<Folder>, MetaError>;
+    /// Ids of the uploaded assets directly in each of `folders`.
+    async fn folder_assets(
+        &self,
+        folders: &[ObjectId],
+    ) -> Result<Vec<(ObjectId, ObjectId)>, MetaError>;
     /// Marks an asset's bytes as stored and verified. Returns false if the asset no longer
     /// exists (deleted while its upload was in flight).
     async fn mark_uploaded(

@@ -13,7 +13,10 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::{Asset, AssetState, MetaError, MetaStore, Site, TokenGrant};
+use super::{
+    Asset, AssetChanges, AssetState, Folder, MetaError, MetaStore, Page, PageRequest, Site,
+    TokenGrant,
+};
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
 use crate::timestamp::{from_millis, to_millis};
@@ -91,6 +94,22 @@ fn asset_from_row(row: &SqliteRow) -> Result<Asset, MetaError> {
         last_updated: from_millis(row.try_get("last_updated")?),
     })
 }
+
+fn folder_from_row(row: &SqliteRow) -> Result<Folder, MetaError> {
+    Ok(Folder {
+        id: id_column(row, "id")?,
+        site_id: id_column(row, "site_id")?,
+        parent_folder: optional_id_column(row, "parent_folder")?,
+        display_name: row.try_get("display_name")?,
+        created_on: from_millis(row.try_get("created_on")?),
+        last_updated: from_millis(row.try_get("last_updated")?),
+    })
+}
+
+/// The folder `?1` of site `?2` and all its descendants, as the CTE `tree(id)`.
+const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
+     SELECT id FROM asset_folders WHERE id = ?1 AND site_id = ?2 \
+     UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -286,5 +305,198 @@ impl MetaStore for SqliteMeta {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn list_assets(
+        &self,
+        site: ObjectId,
+        folder: Option<ObjectId>,
+        page: PageRequest,
+    ) -> Result<Page<Asset>, MetaError> {
+        let site = site.to_string();
+        let (rows, total) = match folder {
+            None => {
+                let rows = sqlx::query(
+                    "SELECT * FROM assets WHERE site_id = ?1 AND state = 'uploaded' \
+                     ORDER BY created_on, id LIMIT ?2 OFFSET ?3",
+                )
+                .bind(&site)
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM assets WHERE site_id = ?1 AND state = 'uploaded'",
+                )
+                .bind(&site)
+                .fetch_one(&self.pool)
+                .await?;
+                (rows, total)
+            }
+            Some(folder) => {
+                let folder = folder.to_string();
+                let rows = sqlx::query(&format!(
+                    "{FOLDER_TREE} SELECT * FROM assets WHERE site_id = ?2 AND state = 'uploaded' \
+                     AND folder_id IN (SELECT id FROM tree) ORDER BY created_on, id LIMIT ?3 OFFSET ?4"
+                ))
+                .bind(&folder)
+                .bind(&site)
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 = sqlx::query_scalar(&format!(
+                    "{FOLDER_TREE} SELECT COUNT(*) FROM assets WHERE site_id = ?2 \
+                     AND state = 'uploaded' AND folder_id IN (SELECT id FROM tree)"
+                ))
+                .bind(&folder)
+                .bind(&site)
+                .fetch_one(&self.pool)
+                .await?;
+                (rows, total)
+            }
+        };
+        let items = rows.iter().map(asset_from_row).collect::<Result<_, _>>()?;
+        Ok(Page { items, total })
+    }
+
+    async fn update_asset(
+        &self,
+        id: ObjectId,
+        changes: &AssetChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Asset>, MetaError> {
+        let (set_alt, alt) = match &changes.alt_text {
+            Some(alt) => (true, alt.clone()),
+            None => (false, None),
+        };
+        let row = sqlx::query(
+            "UPDATE assets SET display_name = COALESCE(?1, display_name), \
+             alt_text = CASE WHEN ?2 THEN ?3 ELSE alt_text END, last_updated = ?4 \
+             WHERE id = ?5 RETURNING *",
+        )
+        .bind(&changes.display_name)
+        .bind(set_alt)
+        .bind(alt)
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(asset_from_row).transpose()
+    }
+
+    async fn delete_asset(
+        &self,
+        id: ObjectId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Asset>, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query("DELETE FROM assets WHERE id = ? RETURNING *")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let asset = asset_from_row(&row)?;
+        sqlx::query("INSERT OR REPLACE INTO blob_deletions (storage_key, queued_at) VALUES (?, ?)")
+            .bind(&asset.storage_key)
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(asset))
+    }
+
+    async fn queued_blob_deletions(&self, limit: i64) -> Result<Vec<String>, MetaError> {
+        Ok(
+            sqlx::query_scalar("SELECT storage_key FROM blob_deletions ORDER BY queued_at LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn finish_blob_deletion(&self, key: &str) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM blob_deletions WHERE storage_key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn expired_pending_assets(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Asset>, MetaError> {
+        sqlx::query(
+            "SELECT * FROM assets WHERE state = 'pending' AND upload_expires_at < ? \
+             ORDER BY upload_expires_at LIMIT ?",
+        )
+        .bind(to_millis(before))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(asset_from_row)
+        .collect()
+    }
+
+    async fn get_folder(&self, id: ObjectId) -> Result<Option<Folder>, MetaError> {
+        sqlx::query("SELECT * FROM asset_folders WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(folder_from_row)
+            .transpose()
+    }
+
+    async fn list_folders(
+        &self,
+        site: ObjectId,
+        page: PageRequest,
+    ) -> Result<Page<Folder>, MetaError> {
+        let site = site.to_string();
+        let items = sqlx::query(
+            "SELECT * FROM asset_folders WHERE site_id = ? ORDER BY created_on, id LIMIT ? OFFSET ?",
+        )
+        .bind(&site)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(folder_from_row)
+        .collect::<Result<_, _>>()?;
+        let total = sqlx::query_scalar("SELECT COUNT(*) FROM asset_folders WHERE site_id = ?")
+            .bind(&site)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Page { items, total })
+    }
+
+    async fn folder_assets(
+        &self,
+        folders: &[ObjectId],
+    ) -> Result<Vec<(ObjectId, ObjectId)>, MetaError> {
+        if folders.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Ids are validated 24-hex values, so a JSON array parameter keeps this one query.
+        let ids =
+            serde_json::to_string(&folders.iter().map(ToString::to_string).collect::<Vec<_>>())
+                .map_err(|e| MetaError::Backend(sqlx::Error::Encode(Box::new(e))))?;
+        sqlx::query(
+            "SELECT folder_id, id FROM assets WHERE state = 'uploaded' \
+             AND folder_id IN (SELECT value FROM json_each(?)) ORDER BY created_on, id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((id_column(row, "folder_id")?, id_column(row, "id")?)))
+        .collect()
     }
 }

@@ -6,6 +6,9 @@ mod util;
 
 mod assets;
 mod files;
+mod folders;
 mod health;
+mod openapi;
 mod s3;
+mod sweep;
 mod unknown;

@@ -191,3 +191,62 @@ impl TestServer {
         )
     }
 }
+
+/// Steps 1 and 2: an asset whose bytes are stored; returns the create response.
+pub async fn upload(server: &TestServer, name: &str, bytes: &[u8]) -> serde_json::Value {
+    upload_into(server, name, bytes, None).await
+}
+
+/// Like [`upload`], into `folder`.
+pub async fn upload_into(
+    server: &TestServer,
+    name: &str,
+    bytes: &[u8],
+    folder: Option<&str>,
+) -> serde_json::Value {
+    let response = server
+        .client
+        .post(server.url(&format!("/v2/sites/{}/assets", server.site_id)))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({"fileName": name, "fileHash": md5_hex(bytes), "parentFolder": folder}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let created: serde_json::Value = response.json().await.unwrap();
+    let content_type = created["contentType"].as_str().unwrap().to_owned();
+    let posted = server
+        .client
+        .post(created["uploadUrl"].as_str().unwrap())
+        .multipart(form(&details(&created), bytes.to_vec(), &content_type))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    created
+}
+
+impl TestServer {
+    /// A request to `path` with this server's token.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+    }
+
+    /// Creates a folder through the API; returns its id.
+    pub async fn folder(&self, name: &str, parent: Option<&str>) -> String {
+        let response = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/v2/sites/{}/asset_folders", self.site_id),
+            )
+            .json(&serde_json::json!({"displayName": name, "parentFolder": parent}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+}

@@ -1,23 +1,14 @@
 //! `GET`/`HEAD` of `hostedUrl` (`/files/…`) and `assetUrl` (`/s3/{bucket}/{key}`).
 
-use crate::util::{TestServer, create_asset, details, error_code, form, md5_hex, s3_error_code};
+use crate::util::{TestServer, create_asset, error_code, md5_hex, s3_error_code};
 
 async fn uploaded(
     server: &TestServer,
     name: &str,
     bytes: &[u8],
-    content_type: &str,
+    _content_type: &str,
 ) -> serde_json::Value {
-    let created = create_asset(server, name, bytes).await;
-    let response = server
-        .client
-        .post(created["uploadUrl"].as_str().unwrap())
-        .multipart(form(&details(&created), bytes.to_vec(), content_type))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    created
+    crate::util::upload(server, name, bytes).await
 }
 
 #[tokio::test]

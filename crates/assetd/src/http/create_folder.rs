@@ -1,0 +1,135 @@
+//! `POST /v2/sites/{site_id}/asset_folders` — Create Asset Folder. Names are unique among
+//! siblings (Webflow: "only allows unique names for asset folders"); a duplicate is 409
+//! `conflict`, enforced by a unique index, not a check-then-insert.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use chrono::{DurationRound, TimeDelta, Utc};
+use serde_json::Value;
+
+use crate::error::{Error, FieldError, Result};
+use crate::http::auth::Auth;
+use crate::http::body::read_json;
+use crate::http::model::FolderBody;
+use crate::http::path::ApiPath;
+use crate::ids::ObjectId;
+use crate::labels::{MAX_NAME_CHARS, name_problem};
+use crate::meta::Folder;
+use crate::scopes::Scope;
+use crate::state::AppState;
+
+/// Body limit for the small create document.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// Create Asset Folder request body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, non_snake_case)]
+pub struct FolderCreateSchema {
+    /// The folder's name, unique among its siblings.
+    displayName: String,
+    /// The folder to create it in; absent or null for the top level.
+    parentFolder: Option<String>,
+}
+
+fn request_from(body: &Value) -> Result<(String, Option<ObjectId>), Vec<FieldError>> {
+    let Value::Object(body) = body else {
+        return Err(vec![FieldError::new(
+            "body",
+            "Request body must be a JSON object",
+        )]);
+    };
+    let mut errors = Vec::new();
+    let name = match body.get("displayName") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("displayName", "Required field is missing"));
+            None
+        }
+        Some(Value::String(name)) => match name_problem(name, MAX_NAME_CHARS) {
+            None => Some(name.clone()),
+            Some(problem) => {
+                errors.push(FieldError::new("displayName", problem));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new("displayName", "Must be a string"));
+            None
+        }
+    };
+    let parent = match body.get("parentFolder") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => match id.parse() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.push(FieldError::new("parentFolder", "Provided ID is invalid"));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new("parentFolder", "Must be a string"));
+            None
+        }
+    };
+    match name {
+        Some(name) if errors.is_empty() => Ok((name, parent)),
+        _ => Err(errors),
+    }
+}
+
+/// Creates a folder.
+#[utoipa::path(
+    post,
+    path = "/v2/sites/{site_id}/asset_folders",
+    operation_id = "create-asset-folder",
+    tag = "Asset Folders",
+    params(("site_id" = String, Path, description = "Unique identifier for a Site")),
+    request_body(content = FolderCreateSchema, content_type = "application/json"),
+    responses(
+        (status = 200, body = FolderBody),
+        (status = 400, body = crate::http::openapi::ErrorSchema),
+        (status = 401, body = crate::http::openapi::ErrorSchema),
+        (status = 403, body = crate::http::openapi::ErrorSchema),
+        (status = 404, body = crate::http::openapi::ErrorSchema),
+        (status = 409, body = crate::http::openapi::ErrorSchema),
+        (status = 413, body = crate::http::openapi::ErrorSchema),
+        (status = 429, body = crate::http::openapi::ErrorSchema),
+    ),
+    security(("bearer" = ["assets:write"]))
+)]
+pub async fn create_folder(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(site_id): ApiPath<String>,
+    body: Body,
+) -> Result<Json<FolderBody>> {
+    auth.require(Scope::AssetsWrite)?;
+    let site = auth.site(&site_id)?;
+    let (display_name, parent) =
+        request_from(&read_json(body, BODY_LIMIT).await?).map_err(Error::Validation)?;
+    if let Some(parent) = parent
+        && !state.meta.folder_in_site(site, parent).await?
+    {
+        return Err(Error::invalid(
+            "parentFolder",
+            "No asset folder with this ID exists on this site",
+        ));
+    }
+    let now = Utc::now()
+        .duration_trunc(TimeDelta::milliseconds(1))
+        .map_err(Error::internal)?;
+    let id = ObjectId::generate(now);
+    state
+        .meta
+        .create_folder(id, site, parent, &display_name, now)
+        .await?;
+    let folder = Folder {
+        id,
+        site_id: site,
+        parent_folder: parent,
+        display_name,
+        created_on: now,
+        last_updated: now,
+    };
+    Ok(Json(FolderBody::new(&folder, Vec::new())))
+}

@@ -1,0 +1,59 @@
+//! `DELETE /v2/assets/{asset_id}` — Delete Asset: 204, and the bytes go too.
+//!
+//! The row is removed and its key queued for deletion in one transaction; the bytes are then
+//! deleted and the queue entry cleared. If the blob store fails in between, the sweep retries,
+//! so no object is ever orphaned. A pending asset may be deleted too (it cancels the upload).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+
+use crate::error::{Error, Result};
+use crate::http::auth::Auth;
+use crate::http::lookup;
+use crate::http::path::ApiPath;
+use crate::scopes::Scope;
+use crate::state::AppState;
+
+/// Deletes an asset and its bytes.
+#[utoipa::path(
+    delete,
+    path = "/v2/assets/{asset_id}",
+    operation_id = "delete-asset",
+    tag = "Assets",
+    params(("asset_id" = String, Path, description = "Unique identifier for an Asset")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, body = crate::http::openapi::ErrorSchema),
+        (status = 401, body = crate::http::openapi::ErrorSchema),
+        (status = 403, body = crate::http::openapi::ErrorSchema),
+        (status = 404, body = crate::http::openapi::ErrorSchema),
+        (status = 429, body = crate::http::openapi::ErrorSchema),
+    ),
+    security(("bearer" = ["assets:write"]))
+)]
+pub async fn delete_asset(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(asset_id): ApiPath<String>,
+) -> Result<StatusCode> {
+    auth.require(Scope::AssetsWrite)?;
+    let asset = lookup::any_asset(&state, &auth, &asset_id).await?;
+    let deleted = state
+        .meta
+        .delete_asset(asset.id, Utc::now())
+        .await?
+        .ok_or(Error::NotFound("asset"))?;
+    match state.blobs.delete(&deleted.storage_key).await {
+        Ok(()) => {
+            state
+                .meta
+                .finish_blob_deletion(&deleted.storage_key)
+                .await?
+        }
+        Err(e) => {
+            tracing::warn!(key = %deleted.storage_key, error = %e, "blob delete failed; the sweep retries")
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

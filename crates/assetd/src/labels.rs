@@ -1,0 +1,57 @@
+//! Validation of names people give things: asset display names, alt text, folder names.
+
+/// Longest display name or folder name, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
+/// Longest alt text, in characters.
+pub const MAX_ALT_TEXT_CHARS: usize = 1000;
+
+/// Bidirectional overrides and isolates, which let text display as something it is not.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Why `text` is refused as a name of at most `max` characters, if it is.
+pub fn name_problem(text: &str, max: usize) -> Option<String> {
+    if text.trim().is_empty() {
+        return Some("Must not be empty".to_owned());
+    }
+    if text.chars().count() > max {
+        return Some(format!("Must be at most {max} characters"));
+    }
+    if text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Some("Must not contain control characters".to_owned());
+    }
+    None
+}
+
+/// Why `text` is refused as alt text, if it is. Alt text may be empty; line breaks are fine.
+pub fn alt_text_problem(text: &str) -> Option<String> {
+    if text.chars().count() > MAX_ALT_TEXT_CHARS {
+        return Some(format!("Must be at most {MAX_ALT_TEXT_CHARS} characters"));
+    }
+    if text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || is_bidi_control(c))
+    {
+        return Some("Must not contain control characters".to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_alt_text() {
+        assert_eq!(name_problem("Logos 2026", 255), None);
+        for bad in ["", "  ", "a\u{0}", "a\u{202E}b"] {
+            assert!(name_problem(bad, 255).is_some(), "{bad:?}");
+        }
+        assert!(name_problem(&"x".repeat(256), 255).is_some());
+        assert_eq!(alt_text_problem(""), None);
+        assert_eq!(alt_text_problem("two\nlines"), None);
+        assert!(alt_text_problem("bell\u{7}").is_some());
+        assert!(alt_text_problem(&"x".repeat(1001)).is_some());
+    }
+}

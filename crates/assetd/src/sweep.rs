@@ -1,0 +1,71 @@
+//! Background clean-up, so nothing is orphaned:
+//! - a pending asset whose upload window closed more than [`PENDING_GRACE`] ago is removed
+//!   (the grace lets an upload that started just before expiry finish);
+//! - keys queued by deletes are deleted from the blob store, retried until the store succeeds.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::meta::{MetaError, MetaStore};
+use crate::state::AppState;
+use crate::storage::BlobStore;
+
+/// How long after its policy expired a pending asset is kept.
+pub const PENDING_GRACE: Duration = Duration::from_secs(15 * 60);
+const BATCH: i64 = 500;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Pending assets removed.
+    pub expired_assets: usize,
+    /// Objects deleted from the blob store.
+    pub blobs_deleted: usize,
+    /// Objects whose deletion failed and will be retried.
+    pub blobs_failed: usize,
+}
+
+/// One pass over expired pending assets and queued deletions, as of `now`.
+pub async fn sweep_once(
+    meta: &dyn MetaStore,
+    blobs: &dyn BlobStore,
+    now: DateTime<Utc>,
+) -> Result<SweepReport, MetaError> {
+    let mut report = SweepReport::default();
+    let cutoff = now - chrono::Duration::from_std(PENDING_GRACE).unwrap_or_default();
+    for asset in meta.expired_pending_assets(cutoff, BATCH).await? {
+        if meta.delete_asset(asset.id, now).await?.is_some() {
+            report.expired_assets += 1;
+        }
+    }
+    for key in meta.queued_blob_deletions(BATCH).await? {
+        match blobs.delete(&key).await {
+            Ok(()) => {
+                meta.finish_blob_deletion(&key).await?;
+                report.blobs_deleted += 1;
+            }
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "blob delete failed; will retry");
+                report.blobs_failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Runs [`sweep_once`] every `every` until the runtime stops.
+pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match sweep_once(state.meta.as_ref(), state.blobs.as_ref(), Utc::now()).await {
+                Ok(report) if report != SweepReport::default() => tracing::info!(?report, "sweep"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            }
+        }
+    })
+}

@@ -1,0 +1,58 @@
+//! `GET /v2/openapi.json`.
+
+use serde_json::Value;
+
+use crate::util::TestServer;
+
+#[tokio::test]
+async fn publishes_openapi_3_1_covering_all_eight_endpoints_without_a_token() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .get(server.url("/v2/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut operations: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    operations.sort();
+    let expected = [
+        ("delete", "/v2/assets/{asset_id}"),
+        ("get", "/v2/asset_folders/{asset_folder_id}"),
+        ("get", "/v2/assets/{asset_id}"),
+        ("get", "/v2/sites/{site_id}/asset_folders"),
+        ("get", "/v2/sites/{site_id}/assets"),
+        ("patch", "/v2/assets/{asset_id}"),
+        ("post", "/v2/sites/{site_id}/asset_folders"),
+        ("post", "/v2/sites/{site_id}/assets"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(operations, expected);
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let asset = &doc["components"]["schemas"]["AssetBody"];
+    for field in ["displayName", "variants", "altText", "hostedUrl"] {
+        assert!(
+            asset["properties"].get(field).is_some(),
+            "AssetBody lacks {field}"
+        );
+    }
+    server.stop().await;
+}
