@@ -8,11 +8,11 @@ import { createInterface } from "node:readline";
 
 const root = resolve(import.meta.dirname, "../..");
 
-export async function startServer() {
+export async function startServer(extraArgs = []) {
   const dataDir = mkdtempSync(join(tmpdir(), "assetd-js-"));
   const bin = process.env.ASSETD_BIN ?? join(root, "target/debug/assetd");
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ASSETD_")));
-  const child = spawn(bin, ["--data-dir", dataDir, "serve", "--listen", "127.0.0.1:0"], {
+  const child = spawn(bin, ["--data-dir", dataDir, "serve", "--listen", "127.0.0.1:0", ...extraArgs], {
     stdio: ["ignore", "pipe", "ignore"],
     env,
   });

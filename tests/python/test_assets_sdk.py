@@ -1,0 +1,112 @@
+"""Every Assets method of the official Python SDK (webflow 2.0.0) against assetd."""
+import hashlib
+import tempfile
+
+import pytest
+import requests
+from webflow import Webflow
+from webflow.environment import WebflowEnvironment
+from webflow.errors import BadRequestError, NotFoundError, TooManyRequestsError, UnauthorizedError
+
+from conftest import start_server
+
+NO_RETRY = {"max_retries": 0}
+
+
+def sdk(server, token=None):
+    env = WebflowEnvironment(base=server.api, data_api=server.api, content_delivery_api=server.api)
+    return Webflow(access_token=token or server.token, environment=env)
+
+
+def upload(client, server, name, data, folder=None):
+    created = client.assets.create(
+        site_id=server.site_id, file_name=name, file_hash=hashlib.md5(data).hexdigest(), parent_folder=folder
+    )
+    details = created.upload_details.dict(by_alias=True)
+    response = requests.post(created.upload_url, data=details, files={"file": (name, data, created.content_type)}, timeout=10)
+    assert response.status_code == 201, response.text
+    return created
+
+
+def test_every_assets_method(server):
+    client = sdk(server)
+    folder = client.assets.create_folder(site_id=server.site_id, display_name="sdk-folder")
+    assert len(folder.id) == 24 and folder.display_name == "sdk-folder" and folder.parent_folder is None
+    child = client.assets.create_folder(site_id=server.site_id, display_name="child", parent_folder=folder.id)
+    assert child.parent_folder == folder.id
+
+    first = upload(client, server, "sdk-one.png", b"one", folder.id)
+    second = upload(client, server, "sdk-two.pdf", b"second file")
+
+    got = client.assets.get(first.id)
+    assert got.id == first.id
+    assert got.content_type == "image/png"
+    assert got.size == 3
+    assert got.site_id == server.site_id
+    assert got.original_file_name == "sdk-one.png"
+    assert got.display_name == f"{first.id}_sdk-one.png"
+    assert got.variants == []
+    assert got.alt_text is None
+    assert got.created_on is not None and got.last_updated is not None
+    assert requests.get(got.hosted_url, timeout=10).content == b"one"
+
+    listed = client.assets.list(server.site_id, offset=0, limit=100)
+    ids = [a.id for a in listed.assets]
+    assert first.id in ids and second.id in ids
+    assert listed.pagination.limit == 100 and listed.pagination.offset == 0
+    assert listed.pagination.total == len(ids)
+    one = client.assets.list(server.site_id, offset=0, limit=1)
+    assert len(one.assets) == 1 and one.pagination.total == listed.pagination.total
+
+    updated = client.assets.update(first.id, display_name="Renamed by SDK", locale_id="65427cf400e02b306eaa04a0")
+    assert updated.display_name == "Renamed by SDK"
+    assert client.assets.get(first.id).display_name == "Renamed by SDK"
+
+    folders = client.assets.list_folders(server.site_id)
+    by_id = {f.id: f for f in folders.asset_folders}
+    assert by_id[folder.id].assets == [first.id]
+    assert by_id[child.id].parent_folder == folder.id
+    assert folders.pagination.total == len(folders.asset_folders)
+    fetched = client.assets.get_folder(folder.id)
+    assert fetched.display_name == "sdk-folder" and fetched.assets == [first.id]
+
+    assert client.assets.delete(second.id) is None
+    with pytest.raises(NotFoundError):
+        client.assets.get(second.id)
+    assert requests.get(second.hosted_url, timeout=10).status_code == 404
+
+
+def test_sdk_error_classes(server):
+    client = sdk(server)
+    with pytest.raises(BadRequestError) as bad:
+        client.assets.list(server.site_id, limit=101)
+    assert bad.value.body["code"] == "validation_error"
+    with pytest.raises(BadRequestError):
+        client.assets.create_folder(site_id=server.site_id, display_name="")
+    with pytest.raises(UnauthorizedError):
+        sdk(server, token="1" * 64).assets.list(server.site_id)
+    with pytest.raises(NotFoundError):
+        client.assets.get("0123456789abcdef01234567")
+    with pytest.raises(NotFoundError):
+        client.assets.get_folder("0123456789abcdef01234567")
+    with pytest.raises(NotFoundError):
+        client.assets.list_folders("0123456789abcdef01234567")
+    with pytest.raises(NotFoundError):
+        client.assets.delete("0123456789abcdef01234567")
+
+
+def test_too_many_requests_error():
+    with tempfile.TemporaryDirectory() as data_dir:
+        limited = start_server(data_dir, "--rate-limit-per-minute", "2")
+        try:
+            client = sdk(limited)
+            client.assets.list(limited.site_id)
+            client.assets.list(limited.site_id)
+            with pytest.raises(TooManyRequestsError) as err:
+                client.assets.list(limited.site_id, request_options=NO_RETRY)
+            assert err.value.status_code == 429
+            assert err.value.body.code == "too_many_requests"
+            assert 1 <= int(err.value.headers["retry-after"]) <= 60
+        finally:
+            limited.proc.terminate()
+            limited.proc.wait(timeout=20)
