@@ -1,12 +1,13 @@
-//! Opening a data directory and assembling the service from it.
+//! Opening the metadata database and the blob store, and assembling the service from them.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
 
-use crate::config::Settings;
+use crate::config::{S3Addressing, ServeArgs, Settings, StorageKind};
 use crate::ids::ObjectId;
+use crate::meta::postgres::PostgresMeta;
 use crate::meta::sqlite::SqliteMeta;
 use crate::meta::{MetaError, MetaStore, Site};
 use crate::ratelimit::RateLimiter;
@@ -14,6 +15,8 @@ use crate::scopes::Scopes;
 use crate::state::AppState;
 use crate::storage::credentials::StoreCredentials;
 use crate::storage::disk::DiskStore;
+use crate::storage::s3::{S3Config, S3Store};
+use crate::storage::{BlobStore, StoreError};
 use crate::tokens;
 use crate::upload_signer::UploadSigner;
 
@@ -37,33 +40,98 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Meta(#[from] MetaError),
+    /// The blob store could not be set up.
+    #[error("blob store: {0}")]
+    Store(#[from] StoreError),
+    /// The configuration is inconsistent.
+    #[error("{0}")]
+    Config(String),
 }
 
-/// The opened parts of a data directory.
+/// The opened data directory and metadata database.
 pub struct DataDir {
-    /// The metadata database.
-    pub meta: Arc<SqliteMeta>,
+    /// The metadata database (SQLite in the data directory, or PostgreSQL).
+    pub meta: Arc<dyn MetaStore>,
     /// The embedded store's credentials.
     pub credentials: StoreCredentials,
     /// The embedded object store.
     pub disk: Arc<DiskStore>,
 }
 
-/// Opens `path`, creating the directory, database and credentials as needed.
-pub async fn open_data_dir(path: &Path) -> Result<DataDir, StartError> {
+/// Opens `path` (creating the directory, credentials and embedded store as needed) and the
+/// metadata database: PostgreSQL at `database_url`, else SQLite in `path`.
+pub async fn open(path: &Path, database_url: Option<&str>) -> Result<DataDir, StartError> {
     let io_err = |source| StartError::DataDir {
         path: path.display().to_string(),
         source,
     };
     std::fs::create_dir_all(path).map_err(io_err)?;
     let (credentials, _) = StoreCredentials::load_or_create(path).map_err(io_err)?;
-    let meta = Arc::new(SqliteMeta::open(&path.join(DATABASE_FILE)).await?);
+    let meta: Arc<dyn MetaStore> = match database_url {
+        Some(url) => Arc::new(PostgresMeta::connect(url).await?),
+        None => Arc::new(SqliteMeta::open(&path.join(DATABASE_FILE)).await?),
+    };
     let disk = Arc::new(DiskStore::open(path.join(OBJECTS_DIR)).map_err(io_err)?);
     Ok(DataDir {
         meta,
         credentials,
         disk,
     })
+}
+
+/// Where bytes live and who signs uploads for it.
+pub struct Storage {
+    /// Reads and deletes bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The embedded store, when assetd receives uploads itself.
+    pub receiver: Option<Arc<DiskStore>>,
+    /// The credentials upload policies are signed with.
+    pub credentials: StoreCredentials,
+}
+
+impl Storage {
+    /// The embedded store of `data`.
+    pub fn embedded(data: &DataDir) -> Self {
+        Self {
+            blobs: data.disk.clone(),
+            receiver: Some(data.disk.clone()),
+            credentials: data.credentials.clone(),
+        }
+    }
+
+    /// The storage `args` ask for.
+    pub fn from_args(data: &DataDir, args: &ServeArgs) -> Result<Self, StartError> {
+        if args.storage == StorageKind::Embedded {
+            return Ok(Self::embedded(data));
+        }
+        let missing =
+            |flag: &str| StartError::Config(format!("{flag} is required with --storage s3"));
+        let config = S3Config {
+            endpoint: args
+                .s3_endpoint
+                .clone()
+                .ok_or_else(|| missing("--s3-endpoint"))?,
+            region: args.region.clone(),
+            bucket: args.bucket.clone(),
+            access_key_id: args
+                .s3_access_key_id
+                .clone()
+                .ok_or_else(|| missing("--s3-access-key-id"))?,
+            secret_access_key: args
+                .s3_secret_access_key
+                .clone()
+                .ok_or_else(|| missing("--s3-secret-access-key"))?,
+            virtual_hosted: args.s3_addressing == S3Addressing::Virtual,
+        };
+        Ok(Self {
+            blobs: Arc::new(S3Store::new(&config)?),
+            receiver: None,
+            credentials: StoreCredentials {
+                access_key_id: config.access_key_id.clone(),
+                secret: s3post::signing::SecretKey::new(config.secret_access_key.clone()),
+            },
+        })
+    }
 }
 
 /// A new site's id and a token for it, shown once to the person who set the service up.
@@ -110,17 +178,17 @@ pub async fn first_run(meta: &dyn MetaStore) -> Result<Option<FirstRun>, MetaErr
     Ok(Some(FirstRun { site_id, token }))
 }
 
-/// The shared state of a service over an opened data directory.
-pub fn state(data: &DataDir, settings: Settings) -> AppState {
+/// The shared state of a service.
+pub fn state(meta: Arc<dyn MetaStore>, storage: Storage, settings: Settings) -> AppState {
     let signer = UploadSigner::new(
-        data.credentials.clone(),
+        storage.credentials,
         settings.region.clone(),
         settings.bucket.clone(),
     );
     AppState {
-        meta: data.meta.clone(),
-        blobs: data.disk.clone(),
-        disk: data.disk.clone(),
+        meta,
+        blobs: storage.blobs,
+        receiver: storage.receiver,
         signer: Arc::new(signer),
         limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_minute)),
         settings: Arc::new(settings),

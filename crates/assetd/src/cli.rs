@@ -28,9 +28,9 @@ fn init_logging(format: LogFormat) {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     init_logging(cli.log_format);
-    let data = app::open_data_dir(&cli.data_dir).await?;
+    let data = app::open(&cli.data_dir, cli.database_url.as_deref()).await?;
     match cli.command {
-        Command::Serve(args) => serve(data, args).await,
+        Command::Serve(args) => serve(data, *args).await,
         Command::Site(SiteCommand::Create { name }) => {
             let id = app::create_site(data.meta.as_ref(), &name).await?;
             println!("{id}");
@@ -51,7 +51,8 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
     let first_run = app::first_run(data.meta.as_ref()).await?;
     let listener = TcpListener::bind(args.listen).await?;
     let bound = listener.local_addr()?;
-    let settings = Settings::new(&args, bound);
+    let settings = Settings::new(&args, bound)?;
+    let storage = app::Storage::from_args(&data, &args)?;
     let public_url = settings.public_url.clone();
     {
         let mut out = std::io::stdout().lock();
@@ -70,7 +71,7 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
         out.flush()?;
     }
     tracing::info!(%bound, %public_url, "serving");
-    let state = app::state(&data, settings);
+    let state = app::state(data.meta.clone(), storage, settings);
     crate::sweep::spawn(
         state.clone(),
         std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),

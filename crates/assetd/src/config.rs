@@ -22,6 +22,10 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
+    /// PostgreSQL URL for metadata (`postgres://…`); without it, SQLite in the data directory.
+    #[arg(long, env = "ASSETD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
     /// Log format on stderr.
     #[arg(
         long,
@@ -50,7 +54,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage sites.
     #[command(subcommand)]
     Site(SiteCommand),
@@ -112,13 +116,47 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_UPLOAD_EXPIRY_SECS", default_value_t = 3600)]
     pub upload_expiry_secs: u64,
 
-    /// Bucket name of the embedded object store.
+    /// Where asset bytes live: the embedded store in the data directory, or an S3 service.
+    #[arg(long, env = "ASSETD_STORAGE", value_enum, default_value = "embedded")]
+    pub storage: StorageKind,
+
+    /// Bucket name (of the embedded store, or of the S3 service).
     #[arg(long, env = "ASSETD_BUCKET", default_value = "assetd")]
     pub bucket: String,
 
-    /// Region the embedded object store signs for.
+    /// Region uploads are signed for.
     #[arg(long, env = "ASSETD_S3_REGION", default_value = "us-east-1")]
     pub region: String,
+
+    /// S3 endpoint URL, e.g. `https://s3.eu-west-3.amazonaws.com` or `http://127.0.0.1:9000`.
+    #[arg(long, env = "ASSETD_S3_ENDPOINT", required_if_eq("storage", "s3"))]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 access key id.
+    #[arg(long, env = "ASSETD_S3_ACCESS_KEY_ID", required_if_eq("storage", "s3"))]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key.
+    #[arg(
+        long,
+        env = "ASSETD_S3_SECRET_ACCESS_KEY",
+        required_if_eq("storage", "s3"),
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
+
+    /// S3 addressing: `path` (`{endpoint}/{bucket}/{key}`) or `virtual` (`{bucket}.{host}/{key}`).
+    #[arg(long, env = "ASSETD_S3_ADDRESSING", value_enum, default_value = "path")]
+    pub s3_addressing: S3Addressing,
+
+    /// Public or CDN base URL objects are read from (`{base}/{key}`) instead of the S3 URL.
+    #[arg(long, env = "ASSETD_S3_PUBLIC_URL")]
+    pub s3_public_url: Option<String>,
+
+    /// With S3 storage, what `hostedUrl` points at: `assetd` streams the bytes from S3 through
+    /// `/files/…` with the embedded delivery's headers; `public` is the object's public/CDN URL.
+    #[arg(long, env = "ASSETD_HOSTED_URLS", value_enum, default_value = "assetd")]
+    pub hosted_urls: HostedUrls,
 
     /// Cache-Control pinned in upload policies and served with assets.
     #[arg(
@@ -143,6 +181,33 @@ pub struct ServeArgs {
     pub cors_allowed_origins: Vec<String>,
 }
 
+/// Where asset bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageKind {
+    /// Files under `<data-dir>/objects`, uploaded through assetd's own S3 POST endpoint.
+    Embedded,
+    /// An S3 service; uploads go straight to it.
+    S3,
+}
+
+/// S3 URL style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum S3Addressing {
+    /// `{endpoint}/{bucket}/{key}`.
+    Path,
+    /// `{scheme}://{bucket}.{host}/{key}`.
+    Virtual,
+}
+
+/// What `hostedUrl` points at with S3 storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HostedUrls {
+    /// assetd's `/files/…`, streamed from S3.
+    Assetd,
+    /// The object's public/CDN URL.
+    Public,
+}
+
 /// Run-time settings of the HTTP service, derived from [`ServeArgs`] and the bound address.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -164,17 +229,42 @@ pub struct Settings {
     pub cache_control: String,
     /// CORS origins for the S3 endpoint and delivery.
     pub cors_allowed_origins: Vec<String>,
+    /// Where clients upload to and read from.
+    pub urls: crate::urls::UrlPlan,
+    /// Whether uploads bypass assetd (S3 storage), so assetd confirms them by looking at the
+    /// object (HEAD) instead of receiving them.
+    pub uploads_bypass_assetd: bool,
 }
 
 impl Settings {
     /// Settings for a service bound at `bound`.
-    pub fn new(args: &ServeArgs, bound: SocketAddr) -> Self {
+    pub fn new(args: &ServeArgs, bound: SocketAddr) -> Result<Self, crate::urls::BadBaseUrl> {
         let public_url = args
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}"));
-        Self {
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let urls = match (args.storage, &args.s3_endpoint) {
+            (StorageKind::S3, Some(endpoint)) => crate::urls::UrlPlan::s3(
+                endpoint,
+                &args.bucket,
+                args.s3_addressing == S3Addressing::Virtual,
+                args.s3_public_url.as_deref(),
+                args.hosted_urls == HostedUrls::Assetd,
+                &public_url,
+            )?,
+            (StorageKind::S3, None) => {
+                return Err(crate::urls::BadBaseUrl(
+                    "--s3-endpoint is required with --storage s3".into(),
+                ));
+            }
+            (StorageKind::Embedded, _) => crate::urls::UrlPlan::embedded(&public_url, &args.bucket),
+        };
+        Ok(Self {
+            urls,
+            uploads_bypass_assetd: args.storage == StorageKind::S3,
+            public_url,
             rate_limit_per_minute: args.rate_limit_per_minute,
             image_max_bytes: args.image_max_bytes,
             document_max_bytes: args.document_max_bytes,
@@ -183,23 +273,28 @@ impl Settings {
             region: args.region.clone(),
             cache_control: args.cache_control.clone(),
             cors_allowed_origins: args.cors_allowed_origins.clone(),
-        }
+        })
     }
+}
 
-    /// Default settings for tests: what `assetd serve` uses with no flags.
-    pub fn for_tests(bound: SocketAddr) -> Self {
-        let args = ServeArgs::parse_from_defaults();
-        Self::new(&args, bound)
+impl Settings {
+    /// The size limit of a file class.
+    pub fn max_bytes(&self, class: crate::file_types::FileClass) -> u64 {
+        match class {
+            crate::file_types::FileClass::Image => self.image_max_bytes,
+            crate::file_types::FileClass::Document => self.document_max_bytes,
+        }
     }
 }
 
 impl ServeArgs {
-    fn parse_from_defaults() -> Self {
+    /// The flags `assetd serve` would have with these command-line arguments (for tests).
+    pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Self {
         #[derive(Parser)]
         struct Only {
             #[command(flatten)]
             args: ServeArgs,
         }
-        Only::parse_from(["assetd"]).args
+        Only::parse_from(std::iter::once("assetd".to_owned()).chain(args)).args
     }
 }

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod confirm;
 pub mod create_request;
 pub mod error;
 pub mod file_types;

@@ -16,8 +16,9 @@ pub struct AppState {
     pub meta: Arc<dyn MetaStore>,
     /// Reads and deletes stored bytes.
     pub blobs: Arc<dyn BlobStore>,
-    /// The embedded store, which the S3 POST endpoint writes into.
-    pub disk: Arc<DiskStore>,
+    /// The embedded store, which the S3 POST endpoint writes into; `None` with S3 storage, where
+    /// uploads go straight to the S3 service.
+    pub receiver: Option<Arc<DiskStore>>,
     /// Signs upload policies.
     pub signer: Arc<UploadSigner>,
     /// Per-token request limits.

@@ -1,5 +1,7 @@
 //! Background clean-up, so nothing is orphaned:
-//! - a pending asset whose upload window closed more than [`PENDING_GRACE`] ago is removed
+//! - with S3 storage, open uploads are confirmed by looking at their objects (see
+//!   [`crate::confirm`]), so `hostedUrl` works without a read of the asset first;
+//! - a pending (or failed) asset whose upload window closed more than [`PENDING_GRACE`] ago is removed
 //!   (the grace lets an upload that started just before expiry finish);
 //! - keys queued by deletes are deleted from the blob store, retried until the store succeeds.
 
@@ -7,9 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::meta::{MetaError, MetaStore};
+use crate::confirm::{confirm, confirm_open_uploads};
+use crate::error::Error;
+use crate::meta::AssetState;
 use crate::state::AppState;
-use crate::storage::BlobStore;
 
 /// How long after its policy expired a pending asset is kept.
 pub const PENDING_GRACE: Duration = Duration::from_secs(15 * 60);
@@ -26,15 +29,17 @@ pub struct SweepReport {
     pub blobs_failed: usize,
 }
 
-/// One pass over expired pending assets and queued deletions, as of `now`.
-pub async fn sweep_once(
-    meta: &dyn MetaStore,
-    blobs: &dyn BlobStore,
-    now: DateTime<Utc>,
-) -> Result<SweepReport, MetaError> {
+/// One pass over open uploads, expired pending assets and queued deletions, as of `now`.
+pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, Error> {
+    let (meta, blobs) = (state.meta.as_ref(), state.blobs.as_ref());
     let mut report = SweepReport::default();
+    confirm_open_uploads(state, None).await?;
     let cutoff = now - chrono::Duration::from_std(PENDING_GRACE).unwrap_or_default();
     for asset in meta.expired_pending_assets(cutoff, BATCH).await? {
+        // A last look: bytes that arrived just before the window closed still count.
+        if confirm(state, asset.clone()).await?.state == AssetState::Uploaded {
+            continue;
+        }
         if meta.delete_asset(asset.id, now).await?.is_some() {
             report.expired_assets += 1;
         }
@@ -42,7 +47,7 @@ pub async fn sweep_once(
     for key in meta.queued_blob_deletions(BATCH).await? {
         match blobs.delete(&key).await {
             Ok(()) => {
-                meta.finish_blob_deletion(&key).await?;
+                meta.finish_blob_deletion(&key, now).await?;
                 report.blobs_deleted += 1;
             }
             Err(e) => {
@@ -61,7 +66,7 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match sweep_once(state.meta.as_ref(), state.blobs.as_ref(), Utc::now()).await {
+            match sweep_once(&state, Utc::now()).await {
                 Ok(report) if report != SweepReport::default() => tracing::info!(?report, "sweep"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweep failed"),

@@ -41,7 +41,7 @@ CREATE TABLE assets (
     file_hash          TEXT NOT NULL,
     storage_key        TEXT NOT NULL UNIQUE,
     size               INTEGER,
-    state              TEXT NOT NULL CHECK (state IN ('pending', 'uploaded')),
+    state              TEXT NOT NULL CHECK (state IN ('pending', 'uploaded', 'failed')),
     upload_expires_at  INTEGER NOT NULL,
     created_on         INTEGER NOT NULL,
     last_updated       INTEGER NOT NULL

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::create_request::CreateAssetRequest;
 use crate::error::{Error, Result};
-use crate::file_types::FileClass;
 use crate::http::auth::Auth;
 use crate::http::body::read_json;
 use crate::http::path::ApiPath;
@@ -20,7 +19,6 @@ use crate::scopes::Scope;
 use crate::state::AppState;
 use crate::timestamp;
 use crate::upload_signer::{ACL, SUCCESS_ACTION_STATUS, UploadRules};
-use crate::urls;
 
 /// The create body is three short strings; anything much larger is not a real request.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -125,10 +123,7 @@ pub async fn create_asset(
     let id = ObjectId::generate(now);
     let key = keys::storage_key(site_id, id, &request.file_name);
     let content_type = request.file_type.content_type;
-    let max_bytes = match request.file_type.class {
-        FileClass::Image => settings.image_max_bytes,
-        FileClass::Document => settings.document_max_bytes,
-    };
+    let max_bytes = settings.max_bytes(request.file_type.class);
     let post = state
         .signer
         .presign(
@@ -163,9 +158,9 @@ pub async fn create_asset(
 
     let bucket = state.signer.bucket();
     Ok(Json(AssetUpload {
-        upload_url: urls::upload_url(&settings.public_url, bucket),
-        asset_url: urls::asset_url(&settings.public_url, bucket, &asset.storage_key),
-        hosted_url: urls::hosted_url(&settings.public_url, &asset.storage_key),
+        upload_url: settings.urls.upload_url.clone(),
+        asset_url: settings.urls.asset_url(&asset.storage_key),
+        hosted_url: settings.urls.hosted_url(&asset.storage_key),
         upload_details: UploadDetails {
             acl: ACL,
             bucket: bucket.to_owned(),

@@ -39,16 +39,17 @@ pub async fn delete_asset(
 ) -> Result<StatusCode> {
     auth.require(Scope::AssetsWrite)?;
     let asset = lookup::any_asset(&state, &auth, &asset_id).await?;
+    let now = Utc::now();
     let deleted = state
         .meta
-        .delete_asset(asset.id, Utc::now())
+        .delete_asset(asset.id, now)
         .await?
         .ok_or(Error::NotFound("asset"))?;
     match state.blobs.delete(&deleted.storage_key).await {
         Ok(()) => {
             state
                 .meta
-                .finish_blob_deletion(&deleted.storage_key)
+                .finish_blob_deletion(&deleted.storage_key, now)
                 .await?
         }
         Err(e) => {

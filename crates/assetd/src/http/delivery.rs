@@ -16,7 +16,7 @@ use tokio_util::io::ReaderStream;
 use crate::error::{Error, S3Error};
 use crate::http::path::{ApiPath, S3Path};
 use crate::keys::parse_storage_key;
-use crate::meta::{Asset, AssetState, MetaError};
+use crate::meta::{Asset, AssetState};
 use crate::ranges::{self, RangeRequest};
 use crate::state::AppState;
 use crate::storage::StoreError;
@@ -59,13 +59,20 @@ pub async fn s3_object(
         .ok_or(S3Error::NoSuchKey)
 }
 
-async fn uploaded_asset(state: &AppState, key: &str) -> Result<Option<Asset>, MetaError> {
+async fn uploaded_asset(state: &AppState, key: &str) -> Result<Option<Asset>, Error> {
     let Some((site, id)) = parse_storage_key(key) else {
         return Ok(None);
     };
-    Ok(state.meta.get_asset(id).await?.filter(|asset| {
-        asset.state == AssetState::Uploaded && asset.site_id == site && asset.storage_key == key
-    }))
+    let Some(asset) = state
+        .meta
+        .get_asset(id)
+        .await?
+        .filter(|asset| asset.site_id == site && asset.storage_key == key)
+    else {
+        return Ok(None);
+    };
+    let asset = crate::confirm::confirm(state, asset).await?;
+    Ok((asset.state == AssetState::Uploaded).then_some(asset))
 }
 
 fn etag_matches(if_none_match: &str, etag: &str) -> bool {

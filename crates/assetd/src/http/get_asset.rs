@@ -35,5 +35,5 @@ pub async fn get_asset(
 ) -> Result<Json<AssetBody>> {
     auth.require(Scope::AssetsRead)?;
     let asset = lookup::uploaded_asset(&state, &auth, &asset_id).await?;
-    Ok(Json(AssetBody::new(&asset, &state.settings.public_url)))
+    Ok(Json(AssetBody::new(&asset, &state.settings.urls)))
 }

@@ -35,6 +35,7 @@ pub async fn get_folder(
 ) -> Result<Json<FolderBody>> {
     auth.require(Scope::AssetsRead)?;
     let folder = lookup::folder(&state, &auth, &folder_id, "asset_folder_id").await?;
+    crate::confirm::confirm_open_uploads(&state, Some(folder.site_id)).await?;
     let assets = state
         .meta
         .folder_assets(&[folder.id])

@@ -56,10 +56,7 @@ pub async fn list_assets(
         }
         None => None,
     };
+    crate::confirm::confirm_open_uploads(&state, Some(site)).await?;
     let assets = state.meta.list_assets(site, folder, page).await?;
-    Ok(Json(AssetList::new(
-        page,
-        &assets,
-        &state.settings.public_url,
-    )))
+    Ok(Json(AssetList::new(page, &assets, &state.settings.urls)))
 }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::ids::ObjectId;
 use crate::meta::{Asset, Folder, Page, PageRequest};
 use crate::timestamp;
-use crate::urls;
+use crate::urls::UrlPlan;
 
 /// A responsive-image variant. Always an empty list until variants are generated.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -45,14 +45,14 @@ pub struct AssetBody {
 }
 
 impl AssetBody {
-    /// The body of `asset`, with its `hostedUrl` on `public_url`.
-    pub fn new(asset: &Asset, public_url: &str) -> Self {
+    /// The body of `asset`, with its `hostedUrl` from `urls`.
+    pub fn new(asset: &Asset, urls: &UrlPlan) -> Self {
         Self {
             id: asset.id,
             content_type: asset.content_type.clone(),
             size: asset.size.unwrap_or(0),
             site_id: asset.site_id,
-            hosted_url: urls::hosted_url(public_url, &asset.storage_key),
+            hosted_url: urls.hosted_url(&asset.storage_key),
             original_file_name: asset.original_file_name.clone(),
             display_name: asset.display_name.clone(),
             last_updated: timestamp::format(asset.last_updated),
@@ -101,13 +101,13 @@ pub struct AssetList {
 
 impl AssetList {
     /// The response for one page of assets.
-    pub fn new(request: PageRequest, page: &Page<Asset>, public_url: &str) -> Self {
+    pub fn new(request: PageRequest, page: &Page<Asset>, urls: &UrlPlan) -> Self {
         Self {
             assets: page
                 .items
                 .iter()
                 .map(|asset| ListedAsset {
-                    asset: AssetBody::new(asset, public_url),
+                    asset: AssetBody::new(asset, urls),
                     folder_id: asset.folder_id,
                 })
                 .collect(),

@@ -72,9 +72,14 @@ pub async fn post_object(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, S3Error> {
-    if bucket != state.signer.bucket() {
+    // With S3 storage uploads go to the S3 service; this endpoint has no bucket.
+    let Some(receiver) = state
+        .receiver
+        .as_ref()
+        .filter(|_| bucket == state.signer.bucket())
+    else {
         return Err(S3Error::NoSuchBucket);
-    }
+    };
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -115,8 +120,7 @@ pub async fn post_object(
     let asset = expected_asset(&state, &verified.key).await?;
     let (min, max) = verified.content_length_range.unwrap_or((0, u64::MAX));
 
-    let mut write = state
-        .disk
+    let mut write = receiver
         .begin_write(&verified.key)
         .await
         .map_err(S3Error::internal)?;

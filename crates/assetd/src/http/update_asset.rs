@@ -114,7 +114,7 @@ pub async fn update_asset(
         .update_asset(asset.id, &changes, now)
         .await?
         .ok_or(Error::NotFound("asset"))?;
-    Ok(Json(AssetBody::new(&updated, &state.settings.public_url)))
+    Ok(Json(AssetBody::new(&updated, &state.settings.urls)))
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //!
 //! The embedded backend is SQLite ([`sqlite`]); PostgreSQL joins it later behind the same trait.
 
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -47,6 +49,8 @@ pub enum AssetState {
     Pending,
     /// Its bytes are stored and verified.
     Uploaded,
+    /// Bytes arrived that did not match the promised size or hash; they were deleted.
+    Failed,
 }
 
 impl AssetState {
@@ -55,6 +59,7 @@ impl AssetState {
         match self {
             Self::Pending => "pending",
             Self::Uploaded => "uploaded",
+            Self::Failed => "failed",
         }
     }
 }
@@ -134,6 +139,34 @@ pub struct AssetChanges {
     pub display_name: Option<String>,
     /// New alt text (`Some(None)` clears it).
     pub alt_text: Option<Option<String>>,
+}
+
+/// How many assets are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AssetCounts {
+    /// Waiting for their bytes.
+    pub pending: i64,
+    /// Bytes stored and verified.
+    pub uploaded: i64,
+    /// Bytes arrived but did not verify.
+    pub failed: i64,
+}
+
+impl AssetCounts {
+    /// All assets.
+    pub fn total(&self) -> i64 {
+        self.pending + self.uploaded + self.failed
+    }
+}
+
+/// Until when a deleted asset's key must be deleted again: the end of its upload window if its
+/// bytes never arrived (a client may still post them), else no later than now.
+pub fn keep_until(asset: &Asset, now: DateTime<Utc>) -> DateTime<Utc> {
+    if asset.state == AssetState::Uploaded {
+        now
+    } else {
+        asset.upload_expires_at.max(now)
+    }
 }
 
 /// Why a metadata operation failed.
@@ -219,9 +252,20 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<Option<Asset>, MetaError>;
     /// Keys queued for deletion (oldest first).
     async fn queued_blob_deletions(&self, limit: i64) -> Result<Vec<String>, MetaError>;
-    /// Forgets a queued key once its bytes are gone.
-    async fn finish_blob_deletion(&self, key: &str) -> Result<(), MetaError>;
-    /// Pending assets whose upload window closed before `before`.
+    /// Forgets a queued key once its bytes are gone, unless its upload window is still open at
+    /// `now` (then a late upload could still create the object, and the sweep deletes it again).
+    async fn finish_blob_deletion(&self, key: &str, now: DateTime<Utc>) -> Result<(), MetaError>;
+    /// Marks a pending asset as failed (its bytes did not verify). Returns false if it no longer
+    /// exists or is not pending.
+    async fn mark_failed(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError>;
+    /// Pending assets whose upload window is still open (of one site, or of all), oldest first.
+    async fn open_uploads(
+        &self,
+        site: Option<ObjectId>,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Asset>, MetaError>;
+    /// Pending or failed assets whose upload window closed before `before`.
     async fn expired_pending_assets(
         &self,
         before: DateTime<Utc>,
@@ -240,6 +284,8 @@ pub trait MetaStore: Send + Sync + 'static {
         &self,
         folders: &[ObjectId],
     ) -> Result<Vec<(ObjectId, ObjectId)>, MetaError>;
+    /// How many assets are in each state.
+    async fn asset_counts(&self) -> Result<AssetCounts, MetaError>;
     /// Marks an asset's bytes as stored and verified. Returns false if the asset no longer
     /// exists (deleted while its upload was in flight).
     async fn mark_uploaded(

@@ -2,24 +2,22 @@
 //! compiled into the binary.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use super::{
-    Asset, AssetChanges, AssetState, Folder, MetaError, MetaStore, Page, PageRequest, Site,
-    TokenGrant,
+    Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
+    TokenGrant, keep_until, rows,
 };
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
-use crate::timestamp::{from_millis, to_millis};
+use crate::timestamp::to_millis;
 use crate::tokens::TokenHash;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -57,53 +55,6 @@ impl SqliteMeta {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-}
-
-fn id_column(row: &SqliteRow, column: &str) -> Result<ObjectId, MetaError> {
-    let text: String = row.try_get(column)?;
-    ObjectId::from_str(&text).map_err(|e| MetaError::Backend(sqlx::Error::Decode(Box::new(e))))
-}
-
-fn optional_id_column(row: &SqliteRow, column: &str) -> Result<Option<ObjectId>, MetaError> {
-    let text: Option<String> = row.try_get(column)?;
-    text.map(|t| ObjectId::from_str(&t))
-        .transpose()
-        .map_err(|e| MetaError::Backend(sqlx::Error::Decode(Box::new(e))))
-}
-
-fn asset_from_row(row: &SqliteRow) -> Result<Asset, MetaError> {
-    let state: String = row.try_get("state")?;
-    Ok(Asset {
-        id: id_column(row, "id")?,
-        site_id: id_column(row, "site_id")?,
-        folder_id: optional_id_column(row, "folder_id")?,
-        original_file_name: row.try_get("original_file_name")?,
-        display_name: row.try_get("display_name")?,
-        alt_text: row.try_get("alt_text")?,
-        content_type: row.try_get("content_type")?,
-        file_hash: row.try_get("file_hash")?,
-        storage_key: row.try_get("storage_key")?,
-        size: row.try_get("size")?,
-        state: if state == "uploaded" {
-            AssetState::Uploaded
-        } else {
-            AssetState::Pending
-        },
-        upload_expires_at: from_millis(row.try_get("upload_expires_at")?),
-        created_on: from_millis(row.try_get("created_on")?),
-        last_updated: from_millis(row.try_get("last_updated")?),
-    })
-}
-
-fn folder_from_row(row: &SqliteRow) -> Result<Folder, MetaError> {
-    Ok(Folder {
-        id: id_column(row, "id")?,
-        site_id: id_column(row, "site_id")?,
-        parent_folder: optional_id_column(row, "parent_folder")?,
-        display_name: row.try_get("display_name")?,
-        created_on: from_millis(row.try_get("created_on")?),
-        last_updated: from_millis(row.try_get("last_updated")?),
-    })
 }
 
 /// The folder `?1` of site `?2` and all its descendants, as the CTE `tree(id)`.
@@ -191,7 +142,7 @@ impl MetaStore for SqliteMeta {
         if !hash.matches(&stored) {
             return Ok(None);
         }
-        let token_id = id_column(&row, "id")?;
+        let token_id = rows::id(&row, "id")?;
         let scopes: String = row.try_get("scopes")?;
         let scopes = scopes
             .parse()
@@ -201,7 +152,7 @@ impl MetaStore for SqliteMeta {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| id_column(row, "site_id"))
+            .map(|row| rows::id(row, "site_id"))
             .collect::<Result<_, _>>()?;
         Ok(Some(TokenGrant {
             token_id,
@@ -286,7 +237,7 @@ impl MetaStore for SqliteMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(asset_from_row)
+            .map(rows::asset)
             .transpose()
     }
 
@@ -356,7 +307,7 @@ impl MetaStore for SqliteMeta {
                 (rows, total)
             }
         };
-        let items = rows.iter().map(asset_from_row).collect::<Result<_, _>>()?;
+        let items = rows.iter().map(rows::asset).collect::<Result<_, _>>()?;
         Ok(Page { items, total })
     }
 
@@ -382,7 +333,7 @@ impl MetaStore for SqliteMeta {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(asset_from_row).transpose()
+        row.as_ref().map(rows::asset).transpose()
     }
 
     async fn delete_asset(
@@ -398,10 +349,11 @@ impl MetaStore for SqliteMeta {
         else {
             return Ok(None);
         };
-        let asset = asset_from_row(&row)?;
-        sqlx::query("INSERT OR REPLACE INTO blob_deletions (storage_key, queued_at) VALUES (?, ?)")
+        let asset = rows::asset(&row)?;
+        sqlx::query("INSERT OR REPLACE INTO blob_deletions (storage_key, queued_at, keep_until) VALUES (?, ?, ?)")
             .bind(&asset.storage_key)
             .bind(to_millis(now))
+            .bind(to_millis(keep_until(&asset, now)))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -417,9 +369,10 @@ impl MetaStore for SqliteMeta {
         )
     }
 
-    async fn finish_blob_deletion(&self, key: &str) -> Result<(), MetaError> {
-        sqlx::query("DELETE FROM blob_deletions WHERE storage_key = ?")
+    async fn finish_blob_deletion(&self, key: &str, now: DateTime<Utc>) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM blob_deletions WHERE storage_key = ? AND keep_until <= ?")
             .bind(key)
+            .bind(to_millis(now))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -431,7 +384,7 @@ impl MetaStore for SqliteMeta {
         limit: i64,
     ) -> Result<Vec<Asset>, MetaError> {
         sqlx::query(
-            "SELECT * FROM assets WHERE state = 'pending' AND upload_expires_at < ? \
+            "SELECT * FROM assets WHERE state IN ('pending', 'failed') AND upload_expires_at < ? \
              ORDER BY upload_expires_at LIMIT ?",
         )
         .bind(to_millis(before))
@@ -439,7 +392,7 @@ impl MetaStore for SqliteMeta {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(asset_from_row)
+        .map(rows::asset)
         .collect()
     }
 
@@ -449,7 +402,7 @@ impl MetaStore for SqliteMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(folder_from_row)
+            .map(rows::folder)
             .transpose()
     }
 
@@ -468,7 +421,7 @@ impl MetaStore for SqliteMeta {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(folder_from_row)
+        .map(rows::folder)
         .collect::<Result<_, _>>()?;
         let total = sqlx::query_scalar("SELECT COUNT(*) FROM asset_folders WHERE site_id = ?")
             .bind(&site)
@@ -496,7 +449,54 @@ impl MetaStore for SqliteMeta {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| Ok((id_column(row, "folder_id")?, id_column(row, "id")?)))
+        .map(|row| Ok((rows::id(row, "folder_id")?, rows::id(row, "id")?)))
         .collect()
+    }
+
+    async fn mark_failed(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError> {
+        let result = sqlx::query(
+            "UPDATE assets SET state = 'failed', last_updated = ? WHERE id = ? AND state = 'pending'",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn open_uploads(
+        &self,
+        site: Option<ObjectId>,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Asset>, MetaError> {
+        sqlx::query(
+            "SELECT * FROM assets WHERE (?1 IS NULL OR site_id = ?1) AND state = 'pending' \
+             AND upload_expires_at >= ?2 ORDER BY created_on, id LIMIT ?3",
+        )
+        .bind(site.map(|s| s.to_string()))
+        .bind(to_millis(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::asset)
+        .collect()
+    }
+
+    async fn asset_counts(&self) -> Result<AssetCounts, MetaError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM assets GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut counts = AssetCounts::default();
+        for (state, n) in rows {
+            match state.as_str() {
+                "pending" => counts.pending = n,
+                "uploaded" => counts.uploaded = n,
+                _ => counts.failed += n,
+            }
+        }
+        Ok(counts)
     }
 }

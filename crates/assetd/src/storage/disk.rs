@@ -166,6 +166,7 @@ impl BlobStore for DiskStore {
             Ok(meta) if meta.is_file() => Ok(Some(BlobMeta {
                 size: meta.len(),
                 modified: meta.modified()?,
+                etag: None,
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -196,6 +197,15 @@ impl BlobStore for DiskStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{}/", prefix.trim_end_matches('/'));
+        Ok(self
+            .list_keys()?
+            .into_iter()
+            .filter(|key| key.starts_with(&prefix))
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

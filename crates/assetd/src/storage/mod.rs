@@ -6,6 +6,7 @@
 
 pub mod credentials;
 pub mod disk;
+pub mod s3;
 
 use std::pin::Pin;
 use std::time::SystemTime;
@@ -14,12 +15,14 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 /// What a store knows about one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobMeta {
     /// Size in bytes.
     pub size: u64,
     /// When it was written.
     pub modified: SystemTime,
+    /// The store's ETag without quotes (the MD5 for single-part uploads), where it has one.
+    pub etag: Option<String>,
 }
 
 /// A stream of an object's bytes.
@@ -56,6 +59,8 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<Option<BlobReader>, StoreError>;
     /// Removes the object; removing a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Every key under `prefix` (a whole path segment, e.g. a site id), sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Checks the store can be used.
     async fn ping(&self) -> Result<(), StoreError>;
 }

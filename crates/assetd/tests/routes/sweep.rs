@@ -10,25 +10,23 @@ async fn expired_pending_assets_are_removed_and_uploaded_ones_kept() {
     let server = TestServer::start().await;
     let pending = create_asset(&server, "never.png", b"never").await;
     let kept = upload(&server, "kept.png", b"kept").await;
-    let meta = server.meta.as_ref();
-    let blobs = server.data.disk.as_ref();
 
     // Before the policy expires (plus grace) nothing is touched.
-    let report = sweep_once(meta, blobs, Utc::now()).await.unwrap();
+    let report = sweep_once(&server.state, Utc::now()).await.unwrap();
     assert_eq!(report, SweepReport::default());
 
     let later = Utc::now()
         + Duration::hours(1)
         + Duration::from_std(PENDING_GRACE).unwrap()
         + Duration::minutes(1);
-    let report = sweep_once(meta, blobs, later).await.unwrap();
+    let report = sweep_once(&server.state, later).await.unwrap();
     assert_eq!(report.expired_assets, 1);
     let pending_id = pending["id"].as_str().unwrap().parse().unwrap();
     assert!(server.meta.get_asset(pending_id).await.unwrap().is_none());
     let kept_id = kept["id"].as_str().unwrap().parse().unwrap();
     assert!(server.meta.get_asset(kept_id).await.unwrap().is_some());
     assert_eq!(
-        server.stored().0,
+        server.stored().await.0,
         [kept["uploadDetails"]["key"].as_str().unwrap().to_owned()]
     );
     assert!(
@@ -54,12 +52,10 @@ async fn queued_deletions_are_retried_until_the_bytes_are_gone() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(server.stored().0.len(), 1);
-    let report = sweep_once(server.meta.as_ref(), server.data.disk.as_ref(), Utc::now())
-        .await
-        .unwrap();
+    assert_eq!(server.stored().await.0.len(), 1);
+    let report = sweep_once(&server.state, Utc::now()).await.unwrap();
     assert_eq!(report.blobs_deleted, 1);
-    assert_eq!(server.stored(), (vec![], 0));
+    assert_eq!(server.stored().await, (vec![], 0));
     assert!(
         server
             .meta

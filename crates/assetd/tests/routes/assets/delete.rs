@@ -9,7 +9,7 @@ async fn delete_is_204_and_removes_the_bytes() {
     let server = TestServer::start().await;
     let keep = upload(&server, "keep.png", b"keep").await;
     let gone = upload(&server, "gone.png", b"gone").await;
-    assert_eq!(server.stored().0.len(), 2);
+    assert_eq!(server.stored().await.0.len(), 2);
     let response = server
         .api(
             Method::DELETE,
@@ -21,7 +21,7 @@ async fn delete_is_204_and_removes_the_bytes() {
     assert_eq!(response.status(), 204);
     assert!(response.bytes().await.unwrap().is_empty());
     assert_eq!(
-        server.stored(),
+        server.stored().await,
         (
             vec![keep["uploadDetails"]["key"].as_str().unwrap().to_owned()],
             0
@@ -89,7 +89,7 @@ async fn a_pending_asset_can_be_deleted_and_its_upload_is_then_refused() {
         crate::util::s3_error_code(posted).await,
         (403, "AccessDenied".to_owned())
     );
-    assert_eq!(server.stored(), (vec![], 0));
+    assert_eq!(server.stored().await, (vec![], 0));
     server.stop().await;
 }
 
@@ -128,6 +128,6 @@ async fn delete_needs_write_scope_and_the_owning_site() {
         .0,
         404
     );
-    assert_eq!(server.stored().0.len(), 1);
+    assert_eq!(server.stored().await.0.len(), 1);
     server.stop().await;
 }

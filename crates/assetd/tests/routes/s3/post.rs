@@ -114,6 +114,9 @@ async fn asset_state(
 #[tokio::test]
 async fn reqwest_multipart_upload_is_stored_and_served_at_both_urls() {
     let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
     let created = create_asset(&server, "file.png", PNG).await;
     let response = post(
         &server,
@@ -153,13 +156,16 @@ async fn reqwest_multipart_upload_is_stored_and_served_at_both_urls() {
     // The Location of the PostResponse resolves to the same object.
     let got = server.client.get(&location).send().await.unwrap();
     assert_eq!(got.bytes().await.unwrap(), PNG);
-    assert_eq!(server.stored(), (vec![key.to_owned()], 0));
+    assert_eq!(server.stored().await, (vec![key.to_owned()], 0));
     server.stop().await;
 }
 
 #[tokio::test]
 async fn the_same_bytes_can_be_uploaded_again() {
     let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
     let created = create_asset(&server, "file.png", PNG).await;
     let url = created["uploadUrl"].as_str().unwrap();
     for _ in 0..2 {
@@ -171,13 +177,16 @@ async fn the_same_bytes_can_be_uploaded_again() {
         .await;
         assert_eq!(response.status(), 201);
     }
-    assert_eq!(server.stored().0.len(), 1);
+    assert_eq!(server.stored().await.0.len(), 1);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn success_action_status_and_redirect_shape_the_answer() {
     let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
     for (status_field, expected) in [("200", 200), ("204", 204), ("999", 204)] {
         let created = create_asset(&server, "a.png", PNG).await;
         let key = created["uploadDetails"]["key"].as_str().unwrap();
@@ -463,7 +472,7 @@ async fn hostile_uploads_are_refused_and_leave_nothing() {
             "{what}"
         );
         assert_eq!(
-            server.stored(),
+            server.stored().await,
             (vec![], 0),
             "{what} left something on disk"
         );
@@ -507,7 +516,7 @@ async fn hostile_uploads_are_refused_and_leave_nothing() {
         s3_error_code(no_boundary).await,
         (412, "PreconditionFailed".to_owned())
     );
-    assert_eq!(server.stored(), (vec![], 0));
+    assert_eq!(server.stored().await, (vec![], 0));
     server.stop().await;
 }
 
@@ -531,6 +540,9 @@ fn raw_form(fields: &[(String, String)], boundary: &str, file: &[u8]) -> Vec<u8>
 async fn truncated_bodies_and_disconnects_leave_nothing() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
     let bytes = vec![42u8; 512 * 1024];
     let created = create_asset(&server, "big.pdf", &bytes).await;
     let fields = details(&created);
@@ -549,7 +561,7 @@ async fn truncated_bodies_and_disconnects_leave_nothing() {
     stream.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("<Code>IncompleteBody</Code>"), "{answer}");
-    assert_eq!(server.stored(), (vec![], 0));
+    assert_eq!(server.stored().await, (vec![], 0));
 
     // A client that promises the whole body and disconnects half-way.
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
@@ -563,13 +575,13 @@ async fn truncated_bodies_and_disconnects_leave_nothing() {
     stream.flush().await.unwrap();
     drop(stream);
     // The server notices the disconnect asynchronously; wait for its cleanup (bounded).
-    let mut left = server.stored();
+    let mut left = server.stored().await;
     for _ in 0..100 {
         if left == (vec![], 0) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        left = server.stored();
+        left = server.stored().await;
     }
     assert_eq!(left, (vec![], 0));
     assert_eq!(
@@ -582,6 +594,9 @@ async fn truncated_bodies_and_disconnects_leave_nothing() {
 #[tokio::test]
 async fn browser_style_form_in_the_webflow_guide_order() {
     let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
     let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
     let created = create_asset(&server, "icon.svg", svg).await;
     let d = &created["uploadDetails"];
@@ -645,6 +660,9 @@ async fn browser_style_form_in_the_webflow_guide_order() {
 #[tokio::test]
 async fn cors_preflight_allows_a_cross_origin_form_post() {
     let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
     let response = server
         .client
         .request(reqwest::Method::OPTIONS, server.url("/s3/assetd"))

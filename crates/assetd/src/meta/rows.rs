@@ -1,0 +1,101 @@
+//! Decoding rows into domain types, shared by every SQL backend (the column names and types are
+//! the same in each schema).
+
+use std::str::FromStr;
+
+use sqlx::{ColumnIndex, Database, Decode, Row, Type};
+
+use super::{Asset, AssetState, Folder, MetaError};
+use crate::ids::ObjectId;
+use crate::timestamp::from_millis;
+
+/// What a backend's rows must decode for the shared mapping.
+pub trait SqlRow: Row
+where
+    for<'c> &'c str: ColumnIndex<Self>,
+{
+}
+
+impl<R: Row> SqlRow for R where for<'c> &'c str: ColumnIndex<R> {}
+
+fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> MetaError {
+    MetaError::Backend(sqlx::Error::Decode(Box::new(e)))
+}
+
+/// An id column.
+pub fn id<R>(row: &R, column: &str) -> Result<ObjectId, MetaError>
+where
+    R: SqlRow,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let text: String = row.try_get(column)?;
+    ObjectId::from_str(&text).map_err(decode_error)
+}
+
+/// A nullable id column.
+pub fn optional_id<R>(row: &R, column: &str) -> Result<Option<ObjectId>, MetaError>
+where
+    R: SqlRow,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| ObjectId::from_str(&t))
+        .transpose()
+        .map_err(decode_error)
+}
+
+/// An `assets` row.
+pub fn asset<R, DB>(row: &R) -> Result<Asset, MetaError>
+where
+    DB: Database,
+    R: SqlRow<Database = DB>,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<i64>: Decode<'r, DB> + Type<DB>,
+{
+    let state: String = row.try_get("state")?;
+    Ok(Asset {
+        id: id(row, "id")?,
+        site_id: id(row, "site_id")?,
+        folder_id: optional_id(row, "folder_id")?,
+        original_file_name: row.try_get("original_file_name")?,
+        display_name: row.try_get("display_name")?,
+        alt_text: row.try_get("alt_text")?,
+        content_type: row.try_get("content_type")?,
+        file_hash: row.try_get("file_hash")?,
+        storage_key: row.try_get("storage_key")?,
+        size: row.try_get("size")?,
+        state: match state.as_str() {
+            "uploaded" => AssetState::Uploaded,
+            "failed" => AssetState::Failed,
+            _ => AssetState::Pending,
+        },
+        upload_expires_at: from_millis(row.try_get("upload_expires_at")?),
+        created_on: from_millis(row.try_get("created_on")?),
+        last_updated: from_millis(row.try_get("last_updated")?),
+    })
+}
+
+/// An `asset_folders` row.
+pub fn folder<R, DB>(row: &R) -> Result<Folder, MetaError>
+where
+    DB: Database,
+    R: SqlRow<Database = DB>,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+{
+    Ok(Folder {
+        id: id(row, "id")?,
+        site_id: id(row, "site_id")?,
+        parent_folder: optional_id(row, "parent_folder")?,
+        display_name: row.try_get("display_name")?,
+        created_on: from_millis(row.try_get("created_on")?),
+        last_updated: from_millis(row.try_get("last_updated")?),
+    })
+}

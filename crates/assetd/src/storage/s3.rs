@@ -1,0 +1,142 @@
+//! An external S3 service as the blob store (AWS S3, MinIO, Garage, SeaweedFS).
+//!
+//! Client: the `object_store` crate (Apache Arrow project): well maintained, small, async,
+//! speaks SigV4 to any S3 endpoint with path-style or virtual-hosted addressing, and covers
+//! exactly what assetd does server-side — HEAD, ranged GET, DELETE, LIST. Uploads never pass
+//! through here: clients post them to the S3 service with a presigned POST.
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore};
+use tokio_util::io::StreamReader;
+
+use super::{BlobMeta, BlobReader, BlobStore, StoreError};
+
+/// Connection settings of an S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// Endpoint URL.
+    pub endpoint: String,
+    /// Region.
+    pub region: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Virtual-hosted (`{bucket}.{host}`) instead of path-style addressing.
+    pub virtual_hosted: bool,
+}
+
+/// Objects in an S3 bucket.
+#[derive(Debug)]
+pub struct S3Store {
+    client: AmazonS3,
+}
+
+fn store_error(err: object_store::Error) -> StoreError {
+    StoreError::Io(std::io::Error::other(err))
+}
+
+/// object_store's path type refuses some characters; assetd keys never contain them, and a key
+/// that does is treated as absent rather than mangled.
+fn path_of(key: &str) -> Result<Path, StoreError> {
+    if key.is_empty()
+        || key.contains(['\0', '\\'])
+        || key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(StoreError::InvalidKey);
+    }
+    Path::parse(key).map_err(|_| StoreError::InvalidKey)
+}
+
+impl S3Store {
+    /// A client for `config`.
+    pub fn new(config: &S3Config) -> Result<Self, StoreError> {
+        let client = AmazonS3Builder::new()
+            .with_endpoint(config.endpoint.trim_end_matches('/'))
+            .with_region(&config.region)
+            .with_bucket_name(&config.bucket)
+            .with_access_key_id(&config.access_key_id)
+            .with_secret_access_key(&config.secret_access_key)
+            .with_virtual_hosted_style_request(config.virtual_hosted)
+            .with_allow_http(config.endpoint.starts_with("http://"))
+            .build()
+            .map_err(store_error)?;
+        Ok(Self { client })
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3Store {
+    async fn head(&self, key: &str) -> Result<Option<BlobMeta>, StoreError> {
+        match self.client.head(&path_of(key)?).await {
+            Ok(meta) => Ok(Some(BlobMeta {
+                size: meta.size,
+                modified: meta.last_modified.into(),
+                etag: meta.e_tag.map(|t| t.trim_matches('"').to_owned()),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<BlobReader>, StoreError> {
+        let options = GetOptions {
+            range: (len > 0).then_some(GetRange::Bounded(offset..offset + len)),
+            ..GetOptions::default()
+        };
+        match self.client.get_opts(&path_of(key)?, options).await {
+            Ok(result) => {
+                let stream = result.into_stream().map_err(std::io::Error::other);
+                Ok(Some(Box::pin(StreamReader::new(stream))))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self.client.delete(&path_of(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let prefix =
+            Path::parse(prefix.trim_end_matches('/')).map_err(|_| StoreError::InvalidKey)?;
+        let mut keys: Vec<String> = self
+            .client
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A HEAD of a key that cannot exist: any answer (even 404) means the service and the
+        // credentials work.
+        match self
+            .client
+            .head(&Path::from("assetd-readiness-probe"))
+            .await
+        {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}

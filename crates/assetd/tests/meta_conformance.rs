@@ -1,0 +1,477 @@
+//! One conformance suite for every metadata backend: each behaviour below runs against SQLite
+//! (a temp file) and PostgreSQL (a fresh database).
+#![allow(clippy::unwrap_used)]
+
+#[path = "util/pg.rs"]
+mod pg;
+
+use std::sync::Arc;
+
+use assetd::ids::ObjectId;
+use assetd::meta::postgres::PostgresMeta;
+use assetd::meta::sqlite::SqliteMeta;
+use assetd::meta::{Asset, AssetChanges, AssetState, MetaError, MetaStore, PageRequest, Site};
+use assetd::scopes::Scopes;
+use assetd::tokens::TokenHash;
+use chrono::{Duration, DurationRound, TimeDelta, Utc};
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap()
+}
+
+async fn site(meta: &dyn MetaStore) -> ObjectId {
+    let id = ObjectId::generate(now());
+    meta.create_site(&Site {
+        id,
+        name: "s".into(),
+        created_on: now(),
+    })
+    .await
+    .unwrap();
+    id
+}
+
+fn asset(
+    site: ObjectId,
+    folder: Option<ObjectId>,
+    name: &str,
+    created: chrono::DateTime<Utc>,
+) -> Asset {
+    let id = ObjectId::generate(created);
+    Asset {
+        id,
+        site_id: site,
+        folder_id: folder,
+        original_file_name: name.into(),
+        display_name: format!("{id}_{name}"),
+        alt_text: None,
+        content_type: "image/png".into(),
+        file_hash: "0".repeat(32),
+        storage_key: format!("{site}/{id}_{name}"),
+        size: None,
+        state: AssetState::Pending,
+        upload_expires_at: created + Duration::hours(1),
+        created_on: created,
+        last_updated: created,
+    }
+}
+
+async fn uploaded(
+    meta: &dyn MetaStore,
+    site: ObjectId,
+    folder: Option<ObjectId>,
+    name: &str,
+    created: chrono::DateTime<Utc>,
+) -> Asset {
+    let a = asset(site, folder, name, created);
+    meta.insert_asset(&a).await.unwrap();
+    assert!(meta.mark_uploaded(a.id, 5, created).await.unwrap());
+    meta.get_asset(a.id).await.unwrap().unwrap()
+}
+
+async fn tokens_and_sites(meta: Arc<dyn MetaStore>) {
+    assert_eq!(meta.count_sites().await.unwrap(), 0);
+    let a = site(meta.as_ref()).await;
+    let b = site(meta.as_ref()).await;
+    assert_eq!(meta.count_sites().await.unwrap(), 2);
+    let hash = TokenHash::of("token-1");
+    meta.create_token(
+        ObjectId::generate(now()),
+        &hash,
+        Scopes::ALL,
+        &[a, b],
+        now(),
+    )
+    .await
+    .unwrap();
+    let grant = meta.find_token(&hash).await.unwrap().unwrap();
+    assert_eq!(grant.scopes, Scopes::ALL);
+    assert!(grant.sees(a) && grant.sees(b));
+    assert!(
+        meta.find_token(&TokenHash::of("token-2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ghost = ObjectId::generate(now());
+    let err = meta
+        .create_token(
+            ObjectId::generate(now()),
+            &TokenHash::of("t3"),
+            Scopes::ALL,
+            &[ghost],
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, MetaError::UnknownSite(id) if id == ghost),
+        "{err:?}"
+    );
+    assert!(
+        meta.find_token(&TokenHash::of("t3"))
+            .await
+            .unwrap()
+            .is_none(),
+        "a failed create leaves no token"
+    );
+}
+
+async fn folders(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    let other = site(meta.as_ref()).await;
+    let top = ObjectId::generate(now());
+    meta.create_folder(top, s, None, "top", now())
+        .await
+        .unwrap();
+    let dup = meta
+        .create_folder(ObjectId::generate(now()), s, None, "top", now())
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, MetaError::Conflict(_)), "{dup:?}");
+    let child = ObjectId::generate(now());
+    meta.create_folder(child, s, Some(top), "top", now())
+        .await
+        .unwrap();
+    meta.create_folder(ObjectId::generate(now()), other, None, "top", now())
+        .await
+        .unwrap();
+    assert!(meta.folder_in_site(s, child).await.unwrap());
+    assert!(!meta.folder_in_site(other, child).await.unwrap());
+    let got = meta.get_folder(child).await.unwrap().unwrap();
+    assert_eq!(
+        (got.parent_folder, got.site_id, got.display_name.as_str()),
+        (Some(top), s, "top")
+    );
+    let page = meta
+        .list_folders(
+            s,
+            PageRequest {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((page.items.len(), page.total), (1, 2));
+    assert_eq!(page.items[0].id, top);
+}
+
+async fn concurrent_duplicate_folders(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    let attempts = (0..24).map(|_| {
+        let meta = meta.clone();
+        tokio::spawn(async move {
+            meta.create_folder(ObjectId::generate(now()), s, None, "race", now())
+                .await
+        })
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let ok = results.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(MetaError::Conflict(_)))))
+        .count();
+    assert_eq!((ok, conflicts), (1, 23));
+}
+
+async fn assets_lifecycle(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    let t0 = now();
+    let a = asset(s, None, "a.png", t0);
+    meta.insert_asset(&a).await.unwrap();
+    assert_eq!(meta.get_asset(a.id).await.unwrap().unwrap(), a);
+    let dup = Asset {
+        id: ObjectId::generate(t0),
+        ..a.clone()
+    };
+    assert!(matches!(
+        meta.insert_asset(&dup).await.unwrap_err(),
+        MetaError::Conflict(_)
+    ));
+    let orphan = asset(ObjectId::generate(t0), None, "o.png", t0);
+    assert!(matches!(
+        meta.insert_asset(&orphan).await.unwrap_err(),
+        MetaError::UnknownSite(_)
+    ));
+
+    assert_eq!(
+        meta.open_uploads(Some(s), t0, 10).await.unwrap(),
+        vec![a.clone()]
+    );
+    assert!(
+        meta.open_uploads(Some(s), t0 + Duration::hours(2), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        meta.list_assets(
+            s,
+            None,
+            PageRequest {
+                offset: 0,
+                limit: 100
+            }
+        )
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+    );
+    assert!(meta.mark_uploaded(a.id, 42, t0).await.unwrap());
+    let stored = meta.get_asset(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.size),
+        (AssetState::Uploaded, Some(42))
+    );
+
+    let changes = AssetChanges {
+        display_name: Some("New".into()),
+        alt_text: Some(Some("alt".into())),
+    };
+    let later = t0 + Duration::seconds(1);
+    let updated = meta
+        .update_asset(a.id, &changes, later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            updated.display_name.as_str(),
+            updated.alt_text.as_deref(),
+            updated.last_updated
+        ),
+        ("New", Some("alt"), later)
+    );
+    let cleared = meta
+        .update_asset(
+            a.id,
+            &AssetChanges {
+                display_name: None,
+                alt_text: Some(None),
+            },
+            later,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (cleared.display_name.as_str(), cleared.alt_text),
+        ("New", None)
+    );
+    assert!(
+        meta.update_asset(ObjectId::generate(t0), &changes, later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let b = asset(s, None, "b.png", t0);
+    meta.insert_asset(&b).await.unwrap();
+    assert!(meta.mark_failed(b.id, t0).await.unwrap());
+    assert!(
+        !meta.mark_failed(a.id, t0).await.unwrap(),
+        "only pending assets can fail"
+    );
+    let expired = meta
+        .expired_pending_assets(t0 + Duration::hours(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(expired.iter().map(|x| x.id).collect::<Vec<_>>(), [b.id]);
+
+    let removed = meta.delete_asset(a.id, later).await.unwrap().unwrap();
+    assert_eq!(removed.id, a.id);
+    assert!(meta.get_asset(a.id).await.unwrap().is_none());
+    assert!(meta.delete_asset(a.id, later).await.unwrap().is_none());
+    assert!(
+        !meta.mark_uploaded(a.id, 1, later).await.unwrap(),
+        "a deleted asset cannot be marked uploaded"
+    );
+    assert_eq!(
+        meta.queued_blob_deletions(10).await.unwrap(),
+        vec![a.storage_key.clone()]
+    );
+    meta.finish_blob_deletion(&a.storage_key, later)
+        .await
+        .unwrap();
+    assert!(meta.queued_blob_deletions(10).await.unwrap().is_empty());
+    assert_eq!(
+        meta.asset_counts().await.unwrap(),
+        assetd::meta::AssetCounts {
+            pending: 0,
+            uploaded: 0,
+            failed: 1
+        }
+    );
+
+    // A key whose upload window is still open stays queued until the window closes: a client
+    // holding the policy could still create the object.
+    meta.delete_asset(b.id, later).await.unwrap().unwrap();
+    meta.finish_blob_deletion(&b.storage_key, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        meta.queued_blob_deletions(10).await.unwrap(),
+        vec![b.storage_key.clone()]
+    );
+    meta.finish_blob_deletion(&b.storage_key, t0 + Duration::hours(2))
+        .await
+        .unwrap();
+    assert!(meta.queued_blob_deletions(10).await.unwrap().is_empty());
+    assert!(meta.open_uploads(None, t0, 10).await.unwrap().is_empty());
+}
+
+async fn listing_and_folder_filter(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    let other = site(meta.as_ref()).await;
+    let top = ObjectId::generate(now());
+    let child = ObjectId::generate(now());
+    let grandchild = ObjectId::generate(now());
+    let elsewhere = ObjectId::generate(now());
+    meta.create_folder(top, s, None, "top", now())
+        .await
+        .unwrap();
+    meta.create_folder(child, s, Some(top), "child", now())
+        .await
+        .unwrap();
+    meta.create_folder(grandchild, s, Some(child), "grandchild", now())
+        .await
+        .unwrap();
+    meta.create_folder(elsewhere, s, None, "elsewhere", now())
+        .await
+        .unwrap();
+    let t0 = now();
+    let at = |i: i64| t0 + Duration::milliseconds(i);
+    let x0 = uploaded(meta.as_ref(), s, None, "0.png", at(0)).await;
+    let x1 = uploaded(meta.as_ref(), s, Some(top), "1.png", at(1)).await;
+    let x2 = uploaded(meta.as_ref(), s, Some(grandchild), "2.png", at(2)).await;
+    let x3 = uploaded(meta.as_ref(), s, Some(elsewhere), "3.png", at(3)).await;
+    uploaded(meta.as_ref(), other, None, "theirs.png", at(4)).await;
+    meta.insert_asset(&asset(s, Some(top), "pending.png", at(5)))
+        .await
+        .unwrap();
+
+    let ids = |items: &[Asset]| items.iter().map(|a| a.id).collect::<Vec<_>>();
+    let all = meta
+        .list_assets(
+            s,
+            None,
+            PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(&all.items), all.total),
+        (vec![x0.id, x1.id, x2.id, x3.id], 4)
+    );
+    let page = meta
+        .list_assets(
+            s,
+            None,
+            PageRequest {
+                offset: 1,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((ids(&page.items), page.total), (vec![x1.id, x2.id], 4));
+    let past = meta
+        .list_assets(
+            s,
+            None,
+            PageRequest {
+                offset: 10,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((past.items.len(), past.total), (0, 4));
+    let in_top = meta
+        .list_assets(
+            s,
+            Some(top),
+            PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((ids(&in_top.items), in_top.total), (vec![x1.id, x2.id], 2));
+    let in_child = meta
+        .list_assets(
+            s,
+            Some(child),
+            PageRequest {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((ids(&in_child.items), in_child.total), (vec![x2.id], 1));
+    let wrong_site = meta
+        .list_assets(
+            other,
+            Some(top),
+            PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong_site.total, 0);
+    let contents = meta
+        .folder_assets(&[top, grandchild, elsewhere])
+        .await
+        .unwrap();
+    assert_eq!(
+        contents,
+        vec![(top, x1.id), (grandchild, x2.id), (elsewhere, x3.id)]
+    );
+    assert!(meta.folder_assets(&[]).await.unwrap().is_empty());
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let meta: Arc<dyn MetaStore> = Arc::new(SqliteMeta::open(&dir.path().join("m.sqlite3")).await.unwrap());
+                    super::$case(meta).await;
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let db = pg::FreshDatabase::create().await;
+                    let meta: Arc<dyn MetaStore> = Arc::new(PostgresMeta::connect(&db.url).await.unwrap());
+                    super::$case(meta).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    tokens_and_sites,
+    folders,
+    concurrent_duplicate_folders,
+    assets_lifecycle,
+    listing_and_folder_filter
+);
