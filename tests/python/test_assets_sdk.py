@@ -108,5 +108,4 @@ def test_too_many_requests_error():
             assert err.value.body.code == "too_many_requests"
             assert 1 <= int(err.value.headers["retry-after"]) <= 60
         finally:
-            limited.proc.terminate()
-            limited.proc.wait(timeout=20)
+            limited.stop()

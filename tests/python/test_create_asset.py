@@ -3,12 +3,15 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 
 import pytest
 import requests
 from webflow import Webflow
 from webflow.environment import WebflowEnvironment
 from webflow.errors import BadRequestError, NotFoundError, UnauthorizedError
+
+from conftest import embedded
 
 FILE = b"\x89PNG\r\n\x1a\n not really a png, but bytes all the same"
 FILE_HASH = hashlib.md5(FILE).hexdigest()
@@ -28,7 +31,8 @@ def test_official_sdk_create_parses_the_response(server):
     assert len(upload.id) == 24
     assert upload.content_type == "image/png"
     assert upload.original_file_name == "file.png"
-    assert upload.upload_url.startswith(server.base)
+    expected_upload = server.base + "/s3/" if embedded() else os.environ["ASSETD_S3_ENDPOINT"] + "/"
+    assert upload.upload_url.startswith(expected_upload)
     assert upload.hosted_url.startswith(server.base)
     assert upload.created_on is not None and upload.last_updated is not None
     details = upload.upload_details

@@ -178,8 +178,25 @@ pub async fn first_run(meta: &dyn MetaStore) -> Result<Option<FirstRun>, MetaErr
     Ok(Some(FirstRun { site_id, token }))
 }
 
+/// The rate limiter `args` ask for: shared through Redis with `--redis-url`, else per process.
+pub async fn rate_limiter(redis_url: Option<&str>, limit: u32) -> Result<RateLimiter, StartError> {
+    match redis_url {
+        Some(url) => Ok(RateLimiter::Redis(
+            crate::ratelimit::RedisLimiter::connect(url, limit)
+                .await
+                .map_err(|e| StartError::Config(format!("redis at {url}: {e}")))?,
+        )),
+        None => Ok(RateLimiter::local(limit)),
+    }
+}
+
 /// The shared state of a service.
-pub fn state(meta: Arc<dyn MetaStore>, storage: Storage, settings: Settings) -> AppState {
+pub fn state(
+    meta: Arc<dyn MetaStore>,
+    storage: Storage,
+    limiter: RateLimiter,
+    settings: Settings,
+) -> AppState {
     let signer = UploadSigner::new(
         storage.credentials,
         settings.region.clone(),
@@ -190,7 +207,8 @@ pub fn state(meta: Arc<dyn MetaStore>, storage: Storage, settings: Settings) -> 
         blobs: storage.blobs,
         receiver: storage.receiver,
         signer: Arc::new(signer),
-        limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_minute)),
+        limiter: Arc::new(limiter),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
         settings: Arc::new(settings),
     }
 }

@@ -71,7 +71,9 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
         out.flush()?;
     }
     tracing::info!(%bound, %public_url, "serving");
-    let state = app::state(data.meta.clone(), storage, settings);
+    let limiter =
+        app::rate_limiter(args.redis_url.as_deref(), settings.rate_limit_per_minute).await?;
+    let state = app::state(data.meta.clone(), storage, limiter, settings);
     crate::sweep::spawn(
         state.clone(),
         std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),

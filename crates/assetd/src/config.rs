@@ -104,6 +104,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_RATE_LIMIT_PER_MINUTE", default_value_t = 120)]
     pub rate_limit_per_minute: u32,
 
+    /// Redis URL (`redis://127.0.0.1:6379`) to share rate-limit counts between nodes; without
+    /// it every node counts on its own.
+    #[arg(long, env = "ASSETD_REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// Largest image upload in bytes (Webflow: 4 MB).
     #[arg(long, env = "ASSETD_IMAGE_MAX_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub image_max_bytes: u64,

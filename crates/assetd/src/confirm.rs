@@ -45,6 +45,7 @@ pub async fn confirm(state: &AppState, asset: Asset) -> Result<Asset, Error> {
         let size = i64::try_from(meta.size).map_err(Error::internal)?;
         if state.meta.mark_uploaded(asset.id, size, now).await? {
             tracing::info!(asset = %asset.id, size, "upload confirmed");
+            state.metrics.upload("confirmed", meta.size);
             return Ok(Asset {
                 state: AssetState::Uploaded,
                 size: Some(size),
@@ -57,6 +58,7 @@ pub async fn confirm(state: &AppState, asset: Asset) -> Result<Asset, Error> {
     tracing::warn!(asset = %asset.id, size = meta.size, size_ok, hash_ok, "uploaded object does not verify; deleting it");
     state.blobs.delete(&asset.storage_key).await?;
     state.meta.mark_failed(asset.id, now).await?;
+    state.metrics.upload("failed_verification", 0);
     Ok(Asset {
         state: AssetState::Failed,
         last_updated: now,

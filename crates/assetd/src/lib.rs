@@ -15,6 +15,7 @@ pub mod ids;
 pub mod keys;
 pub mod labels;
 pub mod meta;
+pub mod metrics;
 pub mod ranges;
 pub mod ratelimit;
 pub mod scopes;

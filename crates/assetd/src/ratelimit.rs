@@ -2,7 +2,11 @@
 //!
 //! Webflow documents limits "per minute" with `X-RateLimit-Limit`, `X-RateLimit-Remaining` and,
 //! when exceeded, 429 with `Retry-After` (<https://developers.webflow.com/data/reference/rate-limits>).
-//! The state is in this process: with several nodes each enforces its own count.
+//!
+//! Without Redis the counts live in this process, so with several nodes each enforces its own
+//! limit. With `--redis-url` the count of a key is one Redis key shared by every node (INCR and
+//! PEXPIRE in one script, so the window starts atomically). If Redis fails, requests are allowed
+//! and the failure is logged: an outage of the limiter must not become an outage of the API.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -44,14 +48,14 @@ struct Window {
     count: u32,
 }
 
-/// Counts requests per key.
+/// Counts requests per key in this process.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct LocalLimiter {
     limit: u32,
     windows: Mutex<HashMap<RateKey, Window>>,
 }
 
-impl RateLimiter {
+impl LocalLimiter {
     /// A limiter allowing `limit` requests per minute per key.
     pub fn new(limit: u32) -> Self {
         Self {
@@ -94,13 +98,111 @@ impl RateLimiter {
     }
 }
 
+impl RateKey {
+    fn redis_key(&self) -> String {
+        match self {
+            Self::Token(id) => format!("assetd:ratelimit:token:{id}"),
+            Self::Client(ip) => format!("assetd:ratelimit:client:{ip}"),
+        }
+    }
+}
+
+const REDIS_WINDOW: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+"#;
+
+/// Counts requests per key in Redis, shared by every node.
+pub struct RedisLimiter {
+    limit: u32,
+    connection: redis::aio::ConnectionManager,
+    script: redis::Script,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLimiter {
+    /// Connects to Redis at `url`.
+    pub async fn connect(url: &str, limit: u32) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let connection = redis::aio::ConnectionManager::new(client).await?;
+        Ok(Self {
+            limit,
+            connection,
+            script: redis::Script::new(REDIS_WINDOW),
+        })
+    }
+
+    async fn check(&self, key: RateKey) -> Result<RateDecision, redis::RedisError> {
+        let mut connection = self.connection.clone();
+        let (count, ttl_ms): (u64, i64) = self
+            .script
+            .key(key.redis_key())
+            .arg(WINDOW.as_millis() as u64)
+            .invoke_async(&mut connection)
+            .await?;
+        let allowed = count <= u64::from(self.limit);
+        let used = u32::try_from(count).unwrap_or(u32::MAX).min(self.limit);
+        Ok(RateDecision {
+            allowed,
+            limit: self.limit,
+            remaining: self.limit - used,
+            reset_after_secs: (ttl_ms.max(1) as u64).div_ceil(1000),
+        })
+    }
+}
+
+/// The limiter in use.
+#[derive(Debug)]
+pub enum RateLimiter {
+    /// Per-process counts.
+    Local(LocalLimiter),
+    /// Counts shared through Redis.
+    Redis(RedisLimiter),
+}
+
+impl RateLimiter {
+    /// A per-process limiter.
+    pub fn local(limit: u32) -> Self {
+        Self::Local(LocalLimiter::new(limit))
+    }
+
+    /// Counts one request by `key`.
+    pub async fn check(&self, key: RateKey) -> RateDecision {
+        match self {
+            Self::Local(local) => local.check(key, Instant::now()),
+            Self::Redis(redis) => match redis.check(key).await {
+                Ok(decision) => decision,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limiter unavailable; allowing the request");
+                    RateDecision {
+                        allowed: true,
+                        limit: redis.limit,
+                        remaining: redis.limit,
+                        reset_after_secs: WINDOW.as_secs(),
+                    }
+                }
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn allows_limit_requests_per_window_then_refuses_until_reset() {
-        let limiter = RateLimiter::new(3);
+        let limiter = LocalLimiter::new(3);
         let key = RateKey::Client(IpAddr::from([127, 0, 0, 1]));
         let t0 = Instant::now();
         let remaining: Vec<u32> = (0..3).map(|_| limiter.check(key, t0).remaining).collect();
@@ -116,7 +218,7 @@ mod tests {
 
     #[test]
     fn keys_are_counted_separately() {
-        let limiter = RateLimiter::new(1);
+        let limiter = LocalLimiter::new(1);
         let now = Instant::now();
         assert!(
             limiter

@@ -23,6 +23,8 @@ pub struct AppState {
     pub signer: Arc<UploadSigner>,
     /// Per-token request limits.
     pub limiter: Arc<RateLimiter>,
+    /// Prometheus collectors.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Run-time settings.
     pub settings: Arc<Settings>,
 }

@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -65,7 +64,7 @@ pub async fn authenticate(
                 ),
         ),
     };
-    let decision = state.limiter.check(key, Instant::now());
+    let decision = state.limiter.check(key).await;
     let mut response = if !decision.allowed {
         Error::TooManyRequests {
             retry_after_secs: decision.reset_after_secs,

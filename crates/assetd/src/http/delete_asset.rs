@@ -38,7 +38,10 @@ pub async fn delete_asset(
     ApiPath(asset_id): ApiPath<String>,
 ) -> Result<StatusCode> {
     auth.require(Scope::AssetsWrite)?;
-    let asset = lookup::any_asset(&state, &auth, &asset_id).await?;
+    // Look first: with S3 storage an upload may have arrived unnoticed, and an asset known to be
+    // uploaded needs no re-deletion after its upload window.
+    let asset =
+        crate::confirm::confirm(&state, lookup::any_asset(&state, &auth, &asset_id).await?).await?;
     let now = Utc::now();
     let deleted = state
         .meta

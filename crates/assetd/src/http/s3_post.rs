@@ -65,9 +65,23 @@ async fn expected_asset(state: &AppState, key: &str) -> Result<Asset, S3Error> {
     }
 }
 
-/// Handles a POST Object form.
+/// Handles a POST Object form, counting its outcome.
 pub async fn post_object(
     State(state): State<AppState>,
+    path: S3Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, S3Error> {
+    let result = receive(state.clone(), path, headers, body).await;
+    match &result {
+        Ok(_) => {}
+        Err(e) => state.metrics.upload(e.code_and_status().0, 0),
+    }
+    result
+}
+
+async fn receive(
+    state: AppState,
     S3Path(bucket): S3Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -168,6 +182,7 @@ pub async fn post_object(
         return Err(S3Error::NoUploadExpected);
     }
     tracing::info!(asset = %asset.id, size, "upload stored");
+    state.metrics.upload("stored", size);
     Ok(success_response(&state, &bucket, &verified, &digest))
 }
 

@@ -57,7 +57,10 @@ impl TestServer {
         let mut settings = Settings::new(&args, addr).unwrap();
         adjust(&mut settings);
         let storage = app::Storage::from_args(&data, &args).unwrap();
-        let state = app::state(data.meta.clone(), storage, settings);
+        let limiter = app::rate_limiter(args.redis_url.as_deref(), settings.rate_limit_per_minute)
+            .await
+            .unwrap();
+        let state = app::state(data.meta.clone(), storage, limiter, settings);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(assetd::server::run(listener, state.clone(), async {
             let _ = stopped.await;

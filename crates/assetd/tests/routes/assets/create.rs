@@ -102,18 +102,24 @@ async fn returns_upload_details_exactly_as_webflow_spells_them() {
         "{}",
         body["lastUpdated"]
     );
-    assert_eq!(body["uploadUrl"], server.url("/s3/assetd").as_str());
-    assert_eq!(
-        body["assetUrl"],
-        server.url(&format!("/s3/assetd/{key}")).as_str()
-    );
+    let bucket_url = if server.embedded() {
+        server.url("/s3/assetd")
+    } else {
+        format!("{}/assetd", std::env::var("ASSETD_S3_ENDPOINT").unwrap())
+    };
+    assert_eq!(body["uploadUrl"], bucket_url.as_str());
+    assert_eq!(body["assetUrl"], format!("{bucket_url}/{key}").as_str());
     assert_eq!(
         body["hostedUrl"],
         server.url(&format!("/files/{key}")).as_str()
     );
 
     let credential = details["X-Amz-Credential"].as_str().unwrap();
-    assert!(credential.starts_with(&format!("{}/", server.data.credentials.access_key_id)));
+    let access_key = credential.split('/').next().unwrap();
+    assert!(
+        server.state.signer.secret_for(access_key).is_some(),
+        "{credential}"
+    );
     assert!(credential.ends_with("/us-east-1/s3/aws4_request"));
 
     server.stop().await;

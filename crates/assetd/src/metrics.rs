@@ -1,0 +1,142 @@
+//! Prometheus metrics at `/metrics`: requests by route and status, latency histograms, uploads
+//! and their bytes, and assets by state (so pending uploads are visible).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::state::AppState;
+
+/// The service's collectors.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    uploads: IntCounterVec,
+    upload_bytes: IntCounter,
+    assets: IntGaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Fresh collectors in their own registry.
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("assetd".into()), None)
+            .expect("a static prefix is a valid registry prefix");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+                ],
+            ),
+            &["route", "method"],
+        )
+        .expect("valid metric");
+        let uploads = IntCounterVec::new(
+            Opts::new(
+                "uploads_total",
+                "Uploads by outcome (stored, confirmed, or the S3 error code)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let upload_bytes =
+            IntCounter::new("upload_bytes_total", "Bytes of stored uploads").expect("valid metric");
+        let assets = IntGaugeVec::new(Opts::new("assets", "Assets by state"), &["state"])
+            .expect("valid metric");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(uploads.clone()),
+            Box::new(upload_bytes.clone()),
+            Box::new(assets.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            uploads,
+            upload_bytes,
+            assets,
+        }
+    }
+
+    /// Records one upload outcome.
+    pub fn upload(&self, outcome: &str, bytes: u64) {
+        self.uploads.with_label_values(&[outcome]).inc();
+        self.upload_bytes.inc_by(bytes);
+    }
+}
+
+/// Middleware: counts and times every request under its route pattern.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let metrics = &state.metrics;
+    metrics
+        .latency
+        .with_label_values(&[&route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    response
+}
+
+/// `GET /metrics` in Prometheus' text format.
+pub async fn render(State(state): State<AppState>) -> Response {
+    match state.meta.asset_counts().await {
+        Ok(counts) => {
+            let gauge = &state.metrics.assets;
+            gauge.with_label_values(&["pending"]).set(counts.pending);
+            gauge.with_label_values(&["uploaded"]).set(counts.uploaded);
+            gauge.with_label_values(&["failed"]).set(counts.failed);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count assets for /metrics"),
+    }
+    let mut body = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut body) {
+        tracing::error!(error = %e, "cannot encode metrics");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+        .into_response()
+}

