@@ -179,14 +179,18 @@ pub async fn first_run(meta: &dyn MetaStore) -> Result<Option<FirstRun>, MetaErr
 }
 
 /// The rate limiter `args` ask for: shared through Redis with `--redis-url`, else per process.
-pub async fn rate_limiter(redis_url: Option<&str>, limit: u32) -> Result<RateLimiter, StartError> {
+pub async fn rate_limiter(
+    redis_url: Option<&str>,
+    limit: u32,
+    window: std::time::Duration,
+) -> Result<RateLimiter, StartError> {
     match redis_url {
         Some(url) => Ok(RateLimiter::Redis(
-            crate::ratelimit::RedisLimiter::connect(url, limit)
+            crate::ratelimit::RedisLimiter::connect(url, limit, window)
                 .await
                 .map_err(|e| StartError::Config(format!("redis at {url}: {e}")))?,
         )),
-        None => Ok(RateLimiter::local(limit)),
+        None => Ok(RateLimiter::local(limit, window)),
     }
 }
 

@@ -6,7 +6,9 @@ use std::io::Write;
 use tokio::net::TcpListener;
 
 use crate::app;
-use crate::config::{Cli, Command, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand};
+use crate::config::{
+    Cli, Command, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand, UploadArgs,
+};
 use crate::server;
 
 /// Why a command failed; printed by `main` before exiting with status 1.
@@ -28,6 +30,10 @@ fn init_logging(format: LogFormat) {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     init_logging(cli.log_format);
+    if let Command::Upload(args) = cli.command {
+        // A pure HTTP client: it needs no data directory.
+        return upload(args).await;
+    }
     let data = app::open(&cli.data_dir, cli.database_url.as_deref()).await?;
     match cli.command {
         Command::Serve(args) => serve(data, *args).await,
@@ -36,6 +42,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{id}");
             Ok(())
         }
+        Command::Upload(_) => unreachable!("handled above"),
         Command::Token(TokenCommand::Create { sites, scope }) => {
             if scope.is_empty() {
                 return Err("--scope must name at least one scope".into());
@@ -71,13 +78,49 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
         out.flush()?;
     }
     tracing::info!(%bound, %public_url, "serving");
-    let limiter =
-        app::rate_limiter(args.redis_url.as_deref(), settings.rate_limit_per_minute).await?;
+    let limiter = app::rate_limiter(
+        args.redis_url.as_deref(),
+        settings.rate_limit_per_minute,
+        settings.rate_limit_window,
+    )
+    .await?;
     let state = app::state(data.meta.clone(), storage, limiter, settings);
     crate::sweep::spawn(
         state.clone(),
         std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
     );
     server::run(listener, state, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn upload(args: UploadArgs) -> Result<(), CliError> {
+    let files = assetd_client::files::collect(&args.paths)?;
+    if files.is_empty() {
+        return Err("no files to upload".into());
+    }
+    let options = assetd_client::UploadOptions {
+        api: args.api,
+        token: args.token,
+        site: args.site,
+        folder: args.folder,
+        jobs: args.jobs,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let mut failures = 0usize;
+    let total = files.len();
+    assetd_client::upload_all(&options, files, |path, result| match result {
+        Ok(done) if args.json => {
+            println!("{}", serde_json::to_string(&done).unwrap_or_default());
+        }
+        Ok(done) => println!("{}\t{}", path.display(), done.hosted_url),
+        Err(e) => {
+            failures += 1;
+            eprintln!("assetd: {}: {e}", path.display());
+        }
+    })
+    .await;
+    if failures > 0 {
+        return Err(format!("{failures} of {total} files failed").into());
+    }
     Ok(())
 }

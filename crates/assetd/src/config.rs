@@ -61,6 +61,45 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Upload files (directories recursively) through any Webflow-compatible API; prints one
+    /// line per file with its hostedUrl.
+    Upload(UploadArgs),
+}
+
+/// `assetd upload` flags.
+#[derive(Debug, Clone, Args)]
+pub struct UploadArgs {
+    /// Files or directories to upload.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Site id.
+    #[arg(long, env = "ASSETD_SITE_ID")]
+    pub site: String,
+
+    /// Folder id to place the assets in.
+    #[arg(long)]
+    pub folder: Option<String>,
+
+    /// API base URL, ending in /v2.
+    #[arg(
+        long,
+        env = "ASSETD_API_URL",
+        default_value = "http://127.0.0.1:8080/v2"
+    )]
+    pub api: String,
+
+    /// API token with assets:write.
+    #[arg(long, env = "ASSETD_TOKEN", hide_env_values = true)]
+    pub token: String,
+
+    /// Files uploaded in parallel.
+    #[arg(short = 'j', long, default_value_t = 4)]
+    pub jobs: usize,
+
+    /// Print one JSON object per file instead of `path<TAB>hostedUrl`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `assetd site …`
@@ -100,9 +139,13 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Requests per minute per token (and per client address for unauthenticated requests).
+    /// Requests per window per token (and per client address for unauthenticated requests).
     #[arg(long, env = "ASSETD_RATE_LIMIT_PER_MINUTE", default_value_t = 120)]
     pub rate_limit_per_minute: u32,
+
+    /// Length of the rate-limit window in seconds (Webflow's is a minute).
+    #[arg(long, env = "ASSETD_RATE_LIMIT_WINDOW_SECS", default_value_t = 60)]
+    pub rate_limit_window_secs: u64,
 
     /// Redis URL (`redis://127.0.0.1:6379`) to share rate-limit counts between nodes; without
     /// it every node counts on its own.
@@ -175,6 +218,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_SWEEP_INTERVAL_SECS", default_value_t = 60)]
     pub sweep_interval_secs: u64,
 
+    /// Serve the upload page's files from this directory instead of the copies compiled into
+    /// the binary (for working on the page without rebuilding).
+    #[arg(long, env = "ASSETD_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+
     /// Origins allowed to post upload forms and read assets from a browser (comma-separated,
     /// `*` for any).
     #[arg(
@@ -218,8 +266,10 @@ pub enum HostedUrls {
 pub struct Settings {
     /// Public base URL without a trailing slash.
     pub public_url: String,
-    /// Requests per minute per token.
+    /// Requests per window per token.
     pub rate_limit_per_minute: u32,
+    /// The rate-limit window.
+    pub rate_limit_window: Duration,
     /// Image size limit.
     pub image_max_bytes: u64,
     /// Document size limit.
@@ -236,6 +286,8 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Where clients upload to and read from.
     pub urls: crate::urls::UrlPlan,
+    /// Directory the upload page is served from, if not from the binary.
+    pub web_dir: Option<PathBuf>,
     /// Whether uploads bypass assetd (S3 storage), so assetd confirms them by looking at the
     /// object (HEAD) instead of receiving them.
     pub uploads_bypass_assetd: bool,
@@ -269,8 +321,10 @@ impl Settings {
         Ok(Self {
             urls,
             uploads_bypass_assetd: args.storage == StorageKind::S3,
+            web_dir: args.web_dir.clone(),
             public_url,
             rate_limit_per_minute: args.rate_limit_per_minute,
+            rate_limit_window: Duration::from_secs(args.rate_limit_window_secs.max(1)),
             image_max_bytes: args.image_max_bytes,
             document_max_bytes: args.document_max_bytes,
             upload_expiry: Duration::from_secs(args.upload_expiry_secs.max(1)),

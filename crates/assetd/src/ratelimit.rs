@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::ids::ObjectId;
 
-const WINDOW: Duration = Duration::from_secs(60);
+/// Webflow's window: limits are "per minute".
+pub const WINDOW: Duration = Duration::from_secs(60);
 /// Past this many keys, windows that have ended are dropped, so memory stays bounded by the
 /// number of clients active within one minute.
 const PRUNE_ABOVE: usize = 4096;
@@ -52,14 +53,16 @@ struct Window {
 #[derive(Debug)]
 pub struct LocalLimiter {
     limit: u32,
+    window: Duration,
     windows: Mutex<HashMap<RateKey, Window>>,
 }
 
 impl LocalLimiter {
-    /// A limiter allowing `limit` requests per minute per key.
-    pub fn new(limit: u32) -> Self {
+    /// A limiter allowing `limit` requests per `window` per key.
+    pub fn new(limit: u32, window: Duration) -> Self {
         Self {
             limit,
+            window,
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -71,19 +74,21 @@ impl LocalLimiter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if windows.len() > PRUNE_ABOVE {
-            windows.retain(|_, w| now.duration_since(w.started) < WINDOW);
+            windows.retain(|_, w| now.duration_since(w.started) < self.window);
         }
         let window = windows.entry(key).or_insert(Window {
             started: now,
             count: 0,
         });
-        if now.duration_since(window.started) >= WINDOW {
+        if now.duration_since(window.started) >= self.window {
             *window = Window {
                 started: now,
                 count: 0,
             };
         }
-        let left = WINDOW.saturating_sub(now.duration_since(window.started));
+        let left = self
+            .window
+            .saturating_sub(now.duration_since(window.started));
         let reset_after_secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
         let allowed = window.count < self.limit;
         if allowed {
@@ -118,6 +123,7 @@ return {n, ttl}
 /// Counts requests per key in Redis, shared by every node.
 pub struct RedisLimiter {
     limit: u32,
+    window: Duration,
     connection: redis::aio::ConnectionManager,
     script: redis::Script,
 }
@@ -132,11 +138,16 @@ impl std::fmt::Debug for RedisLimiter {
 
 impl RedisLimiter {
     /// Connects to Redis at `url`.
-    pub async fn connect(url: &str, limit: u32) -> Result<Self, redis::RedisError> {
+    pub async fn connect(
+        url: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let connection = redis::aio::ConnectionManager::new(client).await?;
         Ok(Self {
             limit,
+            window,
             connection,
             script: redis::Script::new(REDIS_WINDOW),
         })
@@ -147,7 +158,7 @@ impl RedisLimiter {
         let (count, ttl_ms): (u64, i64) = self
             .script
             .key(key.redis_key())
-            .arg(WINDOW.as_millis() as u64)
+            .arg(self.window.as_millis() as u64)
             .invoke_async(&mut connection)
             .await?;
         let allowed = count <= u64::from(self.limit);
@@ -172,8 +183,8 @@ pub enum RateLimiter {
 
 impl RateLimiter {
     /// A per-process limiter.
-    pub fn local(limit: u32) -> Self {
-        Self::Local(LocalLimiter::new(limit))
+    pub fn local(limit: u32, window: Duration) -> Self {
+        Self::Local(LocalLimiter::new(limit, window))
     }
 
     /// Counts one request by `key`.
@@ -188,7 +199,7 @@ impl RateLimiter {
                         allowed: true,
                         limit: redis.limit,
                         remaining: redis.limit,
-                        reset_after_secs: WINDOW.as_secs(),
+                        reset_after_secs: redis.window.as_secs(),
                     }
                 }
             },
@@ -202,7 +213,7 @@ mod tests {
 
     #[test]
     fn allows_limit_requests_per_window_then_refuses_until_reset() {
-        let limiter = LocalLimiter::new(3);
+        let limiter = LocalLimiter::new(3, WINDOW);
         let key = RateKey::Client(IpAddr::from([127, 0, 0, 1]));
         let t0 = Instant::now();
         let remaining: Vec<u32> = (0..3).map(|_| limiter.check(key, t0).remaining).collect();
@@ -218,7 +229,7 @@ mod tests {
 
     #[test]
     fn keys_are_counted_separately() {
-        let limiter = LocalLimiter::new(1);
+        let limiter = LocalLimiter::new(1, WINDOW);
         let now = Instant::now();
         assert!(
             limiter

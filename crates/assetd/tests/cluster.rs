@@ -56,9 +56,13 @@ async fn cluster(rate_limit: u32) -> Option<Cluster> {
         ]);
         let settings = Settings::new(&args, addr).unwrap();
         let storage = app::Storage::from_args(&data, &args).unwrap();
-        let limiter = app::rate_limiter(args.redis_url.as_deref(), rate_limit)
-            .await
-            .unwrap();
+        let limiter = app::rate_limiter(
+            args.redis_url.as_deref(),
+            rate_limit,
+            assetd::ratelimit::WINDOW,
+        )
+        .await
+        .unwrap();
         let state = app::state(data.meta.clone(), storage, limiter, settings);
         tokio::spawn(assetd::server::run(listener, state, std::future::pending()));
         nodes.push(Node {

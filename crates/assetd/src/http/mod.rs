@@ -17,7 +17,9 @@ pub mod openapi;
 pub mod path;
 pub mod query;
 pub mod s3_post;
+pub mod sites;
 pub mod update_asset;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -50,6 +52,8 @@ pub fn router(state: AppState) -> Router {
             "/asset_folders/{asset_folder_id}",
             get(get_folder::get_folder),
         )
+        .route("/sites", get(sites::list_sites))
+        .route("/token/introspect", get(sites::introspect))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -67,6 +71,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
+        .route("/", get(web::root))
+        .route("/ui/", get(web::index))
+        .route("/ui/{file}", get(web::file))
         .nest("/v2", api)
         .merge(public)
         .fallback(not_found)

@@ -202,6 +202,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn create_site(&self, site: &Site) -> Result<(), MetaError>;
     /// How many sites exist (0 means a fresh install).
     async fn count_sites(&self) -> Result<i64, MetaError>;
+    /// The sites with these ids that exist, oldest first.
+    async fn sites(&self, ids: &[ObjectId]) -> Result<Vec<Site>, MetaError>;
     /// Stores a token's hash, scopes and sites.
     async fn create_token(
         &self,

@@ -498,4 +498,15 @@ impl MetaStore for PostgresMeta {
         }
         Ok(counts)
     }
+
+    async fn sites(&self, ids: &[ObjectId]) -> Result<Vec<Site>, MetaError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, name, created_on FROM sites WHERE id = ANY($1) ORDER BY created_on, id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(rows::site).collect()
+    }
 }

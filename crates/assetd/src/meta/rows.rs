@@ -46,6 +46,15 @@ where
         .map_err(decode_error)
 }
 
+/// A `sites` row as `(id, name, created_on)`.
+pub fn site((id, name, created_on): (String, String, i64)) -> Result<super::Site, MetaError> {
+    Ok(super::Site {
+        id: ObjectId::from_str(&id).map_err(decode_error)?,
+        name,
+        created_on: from_millis(created_on),
+    })
+}
+
 /// An `assets` row.
 pub fn asset<R, DB>(row: &R) -> Result<Asset, MetaError>
 where

@@ -499,4 +499,17 @@ impl MetaStore for SqliteMeta {
         }
         Ok(counts)
     }
+
+    async fn sites(&self, ids: &[ObjectId]) -> Result<Vec<Site>, MetaError> {
+        let ids = serde_json::to_string(&ids.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .map_err(|e| MetaError::Backend(sqlx::Error::Encode(Box::new(e))))?;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, name, created_on FROM sites WHERE id IN (SELECT value FROM json_each(?)) \
+             ORDER BY created_on, id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(rows::site).collect()
+    }
 }

@@ -57,9 +57,13 @@ impl TestServer {
         let mut settings = Settings::new(&args, addr).unwrap();
         adjust(&mut settings);
         let storage = app::Storage::from_args(&data, &args).unwrap();
-        let limiter = app::rate_limiter(args.redis_url.as_deref(), settings.rate_limit_per_minute)
-            .await
-            .unwrap();
+        let limiter = app::rate_limiter(
+            args.redis_url.as_deref(),
+            settings.rate_limit_per_minute,
+            settings.rate_limit_window,
+        )
+        .await
+        .unwrap();
         let state = app::state(data.meta.clone(), storage, limiter, settings);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(assetd::server::run(listener, state.clone(), async {
