@@ -41,7 +41,7 @@ pub fn file_name_problem(name: &str) -> Option<String> {
         return Some("File name must not contain path separators".to_owned());
     }
     if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-        return Some("File name must not contain control characters".to_owned());
+        return Some("File name must not contain control or text-direction characters".to_owned());
     }
     if name != name.trim() {
         return Some("File name must not start or end with whitespace".to_owned());

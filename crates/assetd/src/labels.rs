@@ -19,7 +19,7 @@ pub fn name_problem(text: &str, max: usize) -> Option<String> {
         return Some(format!("Must be at most {max} characters"));
     }
     if text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-        return Some("Must not contain control characters".to_owned());
+        return Some("Must not contain control or text-direction characters".to_owned());
     }
     None
 }

@@ -17,8 +17,8 @@ use crate::storage::credentials::StoreCredentials;
 pub struct UploadRules<'a> {
     /// The object key the form must use.
     pub key: &'a str,
-    /// The Content-Type the form must send.
-    pub content_type: &'a str,
+    /// The Content-Type the form must send (one of the known types).
+    pub content_type: &'static str,
     /// The Cache-Control the form must send.
     pub cache_control: &'a str,
     /// Largest allowed file, in bytes.
@@ -95,11 +95,11 @@ impl UploadSigner {
         rules: UploadRules<'_>,
     ) -> Result<PresignedPost, s3post::PresignError> {
         let conditions = vec![
-            Condition::eq("bucket", self.bucket.as_str()),
-            Condition::eq("key", rules.key),
+            Condition::eq("bucket", self.bucket.clone()),
+            Condition::eq("key", rules.key.to_owned()),
             Condition::eq("acl", ACL),
             Condition::eq("Content-Type", rules.content_type),
-            Condition::eq("Cache-Control", rules.cache_control),
+            Condition::eq("Cache-Control", rules.cache_control.to_owned()),
             Condition::eq("success_action_status", SUCCESS_ACTION_STATUS),
             Condition::content_length_range(MIN_BYTES, rules.max_bytes),
         ];

@@ -14,6 +14,10 @@ use serde_json::Value;
 use crate::error::PolicyError;
 use crate::timefmt::{parse_policy_expiration, policy_expiration};
 
+/// Text in a condition: borrowed for the constant names and values a signer uses on every
+/// request (no allocation), owned for what is parsed or computed.
+pub type Text = std::borrow::Cow<'static, str>;
+
 /// One condition of a POST policy. Field names are kept without the leading `$` and in the
 /// case they were written; matching against form fields is case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,17 +25,17 @@ pub enum Condition {
     /// The form field must equal `value` exactly.
     Eq {
         /// Form field name.
-        field: String,
+        field: Text,
         /// Required value (case-sensitive).
-        value: String,
+        value: Text,
     },
     /// The form field must start with `prefix`; an empty prefix allows any value but the field
     /// must still be present.
     StartsWith {
         /// Form field name.
-        field: String,
+        field: Text,
         /// Required prefix (case-sensitive).
-        prefix: String,
+        prefix: Text,
     },
     /// The uploaded file's size in bytes must lie in `min..=max`.
     ContentLengthRange {
@@ -44,7 +48,7 @@ pub enum Condition {
 
 impl Condition {
     /// `{"field": "value"}`.
-    pub fn eq(field: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn eq(field: impl Into<Text>, value: impl Into<Text>) -> Self {
         Self::Eq {
             field: field.into(),
             value: value.into(),
@@ -52,7 +56,7 @@ impl Condition {
     }
 
     /// `["starts-with", "$field", "prefix"]`.
-    pub fn starts_with(field: impl Into<String>, prefix: impl Into<String>) -> Self {
+    pub fn starts_with(field: impl Into<Text>, prefix: impl Into<Text>) -> Self {
         Self::StartsWith {
             field: field.into(),
             prefix: prefix.into(),
@@ -72,17 +76,44 @@ impl Condition {
         }
     }
 
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Self::Eq { field, value } => {
+                out.push('{');
+                push_json_string(out, field);
+                out.push(':');
+                push_json_string(out, value);
+                out.push('}');
+            }
+            Self::StartsWith { field, prefix } => {
+                out.push_str("[\"starts-with\",\"$");
+                push_json_string_body(out, field);
+                out.push_str("\",");
+                push_json_string(out, prefix);
+                out.push(']');
+            }
+            Self::ContentLengthRange { min, max } => {
+                out.push_str("[\"content-length-range\",");
+                out.push_str(&min.to_string());
+                out.push(',');
+                out.push_str(&max.to_string());
+                out.push(']');
+            }
+        }
+    }
+
+    #[cfg(test)]
     fn to_json(&self) -> Value {
         match self {
             Self::Eq { field, value } => {
                 let mut map = serde_json::Map::with_capacity(1);
-                map.insert(field.clone(), Value::String(value.clone()));
+                map.insert(field.to_string(), Value::String(value.to_string()));
                 Value::Object(map)
             }
             Self::StartsWith { field, prefix } => Value::Array(vec![
                 Value::from("starts-with"),
                 Value::String(format!("${field}")),
-                Value::String(prefix.clone()),
+                Value::String(prefix.to_string()),
             ]),
             Self::ContentLengthRange { min, max } => Value::Array(vec![
                 Value::from("content-length-range"),
@@ -98,7 +129,9 @@ impl Condition {
             Value::Object(map) => {
                 let mut entries = map.iter();
                 match (entries.next(), entries.next()) {
-                    (Some((field, Value::String(value))), None) => Ok(Self::eq(field, value)),
+                    (Some((field, Value::String(value))), None) => {
+                        Ok(Self::eq(field.clone(), value.clone()))
+                    }
                     (Some(_), None) => Err(fail("a simple condition's value must be a string")),
                     _ => Err(fail("a simple condition must have exactly one property")),
                 }
@@ -135,9 +168,9 @@ impl Condition {
                     .as_str()
                     .ok_or_else(|| fail("the value of an eq or starts-with must be a string"))?;
                 if op.eq_ignore_ascii_case("eq") {
-                    Ok(Self::eq(field, operand))
+                    Ok(Self::eq(field.to_owned(), operand.to_owned()))
                 } else if op.eq_ignore_ascii_case("starts-with") {
-                    Ok(Self::starts_with(field, operand))
+                    Ok(Self::starts_with(field.to_owned(), operand.to_owned()))
                 } else {
                     Err(fail("unknown condition operator"))
                 }
@@ -145,6 +178,39 @@ impl Condition {
             _ => Err(fail("a condition must be an object or an array")),
         }
     }
+}
+
+/// Appends `text` as a JSON string literal.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    push_json_string_body(out, text);
+    out.push('"');
+}
+
+/// Appends `text` escaped for the inside of a JSON string literal (RFC 8259 §7). Runs of bytes
+/// that need no escape (all of them, in practice) are copied whole.
+fn push_json_string_body(out: &mut String, text: &str) {
+    let mut plain_from = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Every escaped byte is ASCII, so `i` is a char boundary.
+        out.push_str(&text[plain_from..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{byte:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        plain_from = i + 1;
+    }
+    out.push_str(&text[plain_from..]);
 }
 
 /// A POST policy: when it expires and what a form must satisfy.
@@ -157,16 +223,23 @@ pub struct PostPolicy {
 }
 
 impl PostPolicy {
-    /// The policy as compact JSON text.
+    /// The policy as compact JSON text, keys in AWS's order (expiration first).
     pub fn to_json(&self) -> String {
-        let conditions: Vec<Value> = self.conditions.iter().map(Condition::to_json).collect();
-        // Written by hand so the keys keep AWS's order (expiration first) without relying on
-        // serde_json's map ordering features.
-        format!(
-            "{{\"expiration\":\"{}\",\"conditions\":{}}}",
-            policy_expiration(self.expiration),
-            Value::Array(conditions)
-        )
+        // Written directly rather than through serde_json values: this runs on every presign,
+        // and building a value tree costs more than signing. The encoding is checked against
+        // serde_json in the tests.
+        let mut out = String::with_capacity(64 + self.conditions.len() * 64);
+        out.push_str("{\"expiration\":\"");
+        out.push_str(&policy_expiration(self.expiration));
+        out.push_str("\",\"conditions\":[");
+        for (i, condition) in self.conditions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            condition.write_json(&mut out);
+        }
+        out.push_str("]}");
+        out
     }
 
     /// The policy as the base64 string that is signed and sent in the `policy` form field.
@@ -238,6 +311,29 @@ mod tests {
             r#"{"expiration":"2015-12-30T12:00:00.000Z","conditions":[{"bucket":"b\"q"},["starts-with","$key","user/"],["content-length-range",1,4000000]]}"#
         );
         assert_eq!(PostPolicy::from_base64(&policy.to_base64()), Ok(policy));
+    }
+
+    #[test]
+    fn hand_written_json_equals_serde_json_for_awkward_text() {
+        let awkward = "q\"b\\s\n\r\t\u{1}\u{1f}é€😀/<>&";
+        let policy = PostPolicy {
+            expiration: at(12),
+            conditions: vec![
+                Condition::eq(awkward, awkward),
+                Condition::starts_with(awkward, awkward),
+                Condition::content_length_range(0, u64::MAX),
+            ],
+        };
+        let ours: Value = serde_json::from_str(&policy.to_json()).expect("valid JSON");
+        let reference = serde_json::json!({
+            "expiration": "2015-12-30T12:00:00.000Z",
+            "conditions": policy.conditions.iter().map(Condition::to_json).collect::<Vec<_>>(),
+        });
+        assert_eq!(ours, reference);
+        assert_eq!(
+            PostPolicy::from_json(policy.to_json().as_bytes()),
+            Ok(policy)
+        );
     }
 
     #[test]

@@ -88,6 +88,10 @@ impl fmt::Display for CredentialScope {
 #[derive(Clone)]
 pub struct SigningKey {
     key: [u8; 32],
+    /// HMAC state already keyed with `key`: cloning it skips hashing the two key pads on every
+    /// signature, a tenth of the cost of signing a policy. (The pads are derived from `key`; the
+    /// `hmac` crate does not zeroize them, so this key lives at most one day in a cache.)
+    keyed: HmacSha256,
     scope: CredentialScope,
 }
 
@@ -122,7 +126,9 @@ impl SigningKey {
         let k_region = Zeroizing::new(hmac(&*k_date, scope.region.as_bytes()));
         let k_service = Zeroizing::new(hmac(&*k_region, scope.service.as_bytes()));
         let key = hmac(&*k_service, SCOPE_TERMINATOR.as_bytes());
-        Self { key, scope }
+        let keyed =
+            HmacSha256::new_from_slice(&key).expect("HMAC-SHA256 accepts keys of any length");
+        Self { key, keyed, scope }
     }
 
     /// The scope this key signs for.
@@ -133,13 +139,19 @@ impl SigningKey {
     /// Lower-case hex HMAC-SHA256 of `string_to_sign`. For a POST policy that string is the
     /// base64 policy exactly as sent.
     pub fn sign(&self, string_to_sign: &[u8]) -> String {
-        hex::encode(hmac(&self.key, string_to_sign))
+        hex::encode(self.mac(string_to_sign))
+    }
+
+    fn mac(&self, data: &[u8]) -> [u8; 32] {
+        let mut mac = self.keyed.clone();
+        mac.update(data);
+        mac.finalize().into_bytes().into()
     }
 
     /// Whether `signature` (hex, any case) is this key's signature of `string_to_sign`.
     /// The comparison takes the same time wherever the first difference is.
     pub fn verify(&self, string_to_sign: &[u8], signature: &str) -> bool {
-        let expected = hmac(&self.key, string_to_sign);
+        let expected = self.mac(string_to_sign);
         let mut given = [0u8; 32];
         if signature.len() != 64 || hex::decode_to_slice(signature, &mut given).is_err() {
             return false;

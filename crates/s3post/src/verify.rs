@@ -243,7 +243,7 @@ fn check_condition(
                 Some(actual) if field.eq_ignore_ascii_case("content-type") => {
                     content_type_matches(actual, prefix)
                 }
-                Some(actual) => actual.starts_with(prefix.as_str()),
+                Some(actual) => actual.starts_with(prefix.as_ref()),
                 None => false,
             };
             if holds {

@@ -65,11 +65,11 @@ fn input_conditions(input: &Value, expiration: DateTime<Utc>) -> Vec<Condition> 
     let mut conditions = PostPolicy::from_json(wrapped.to_string().as_bytes())
         .expect("input conditions parse")
         .conditions;
-    conditions.push(Condition::eq("bucket", str_at(input, "bucket")));
+    conditions.push(Condition::eq("bucket", str_at(input, "bucket").to_owned()));
     let key = str_at(input, "key");
     conditions.push(match key.strip_suffix("${filename}") {
-        Some(prefix) => Condition::starts_with("key", prefix),
-        None => Condition::eq("key", key),
+        Some(prefix) => Condition::starts_with("key", prefix.to_owned()),
+        None => Condition::eq("key", key.to_owned()),
     });
     conditions
 }

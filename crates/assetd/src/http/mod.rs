@@ -97,7 +97,13 @@ fn cors(allowed: &[String]) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers(Any)
         .expose_headers([
             header::ETAG,
@@ -106,6 +112,9 @@ fn cors(allowed: &[String]) -> CorsLayer {
             header::CONTENT_RANGE,
             header::ACCEPT_RANGES,
             header::LAST_MODIFIED,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static(auth::X_RATELIMIT_LIMIT),
+            header::HeaderName::from_static(auth::X_RATELIMIT_REMAINING),
         ])
         .max_age(std::time::Duration::from_secs(86_400))
 }

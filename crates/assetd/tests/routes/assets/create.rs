@@ -139,18 +139,24 @@ async fn policy_pins_every_field_and_the_type_limit() {
         let key = details["key"].as_str().unwrap();
         for expected in [
             Condition::eq("bucket", "assetd"),
-            Condition::eq("key", key),
+            Condition::eq("key", key.to_owned()),
             Condition::eq("acl", "public-read"),
             Condition::eq("Content-Type", content_type),
-            Condition::eq("Cache-Control", details["Cache-Control"].as_str().unwrap()),
+            Condition::eq(
+                "Cache-Control",
+                details["Cache-Control"].as_str().unwrap().to_owned(),
+            ),
             Condition::eq("success_action_status", "201"),
             Condition::content_length_range(1, limit),
             Condition::eq("x-amz-algorithm", "AWS4-HMAC-SHA256"),
             Condition::eq(
                 "x-amz-credential",
-                details["X-Amz-Credential"].as_str().unwrap(),
+                details["X-Amz-Credential"].as_str().unwrap().to_owned(),
             ),
-            Condition::eq("x-amz-date", details["X-Amz-Date"].as_str().unwrap()),
+            Condition::eq(
+                "x-amz-date",
+                details["X-Amz-Date"].as_str().unwrap().to_owned(),
+            ),
         ] {
             assert!(
                 conditions.contains(&expected),

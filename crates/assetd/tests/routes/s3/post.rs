@@ -41,7 +41,7 @@ fn signed_fields(
 ) -> Vec<(String, String)> {
     let now = Utc::now();
     conditions.insert(0, Condition::eq("bucket", "assetd"));
-    conditions.insert(1, Condition::eq("key", key));
+    conditions.insert(1, Condition::eq("key", key.to_owned()));
     let signing_key = SigningKey::derive(
         &SecretKey::new(secret),
         CredentialScope::s3(now.date_naive(), "us-east-1"),
@@ -194,7 +194,10 @@ async fn success_action_status_and_redirect_shape_the_answer() {
             &server,
             key,
             &[("success_action_status", status_field)],
-            vec![Condition::eq("success_action_status", status_field)],
+            vec![Condition::eq(
+                "success_action_status",
+                status_field.to_owned(),
+            )],
         );
         let response = post(
             &server,
