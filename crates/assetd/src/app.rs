@@ -211,6 +211,9 @@ pub fn state(
         blobs: storage.blobs,
         receiver: storage.receiver,
         signer: Arc::new(signer),
+        grants: Arc::new(crate::grant_cache::GrantCache::new(
+            settings.token_cache_ttl,
+        )),
         limiter: Arc::new(limiter),
         metrics: Arc::new(crate::metrics::Metrics::new()),
         settings: Arc::new(settings),

@@ -152,6 +152,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Seconds a node reuses a token's grant (scopes, sites) before reading it again; 0 reads it
+    /// on every request.
+    #[arg(long, env = "ASSETD_TOKEN_CACHE_SECS", default_value_t = 10)]
+    pub token_cache_secs: u64,
+
     /// Largest image upload in bytes (Webflow: 4 MB).
     #[arg(long, env = "ASSETD_IMAGE_MAX_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub image_max_bytes: u64,
@@ -270,6 +275,8 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// The rate-limit window.
     pub rate_limit_window: Duration,
+    /// How long a token grant is reused.
+    pub token_cache_ttl: Duration,
     /// Image size limit.
     pub image_max_bytes: u64,
     /// Document size limit.
@@ -325,6 +332,7 @@ impl Settings {
             public_url,
             rate_limit_per_minute: args.rate_limit_per_minute,
             rate_limit_window: Duration::from_secs(args.rate_limit_window_secs.max(1)),
+            token_cache_ttl: Duration::from_secs(args.token_cache_secs),
             image_max_bytes: args.image_max_bytes,
             document_max_bytes: args.document_max_bytes,
             upload_expiry: Duration::from_secs(args.upload_expiry_secs.max(1)),

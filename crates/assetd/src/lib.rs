@@ -10,6 +10,7 @@ pub mod confirm;
 pub mod create_request;
 pub mod error;
 pub mod file_types;
+pub mod grant_cache;
 pub mod http;
 pub mod ids;
 pub mod keys;

@@ -21,6 +21,8 @@ pub struct AppState {
     pub receiver: Option<Arc<DiskStore>>,
     /// Signs upload policies.
     pub signer: Arc<UploadSigner>,
+    /// Recently seen token grants.
+    pub grants: Arc<crate::grant_cache::GrantCache>,
     /// Per-token request limits.
     pub limiter: Arc<RateLimiter>,
     /// Prometheus collectors.

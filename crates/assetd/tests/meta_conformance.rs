@@ -441,6 +441,41 @@ async fn listing_and_folder_filter(meta: Arc<dyn MetaStore>) {
     assert!(meta.folder_assets(&[]).await.unwrap().is_empty());
 }
 
+/// Many inserts at once (SQLite commits them in groups): every one is stored, and a duplicate
+/// key fails alone without taking its neighbours down.
+async fn concurrent_inserts_fail_alone(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    let t0 = now();
+    let original = asset(s, None, "dup.png", t0);
+    meta.insert_asset(&original).await.unwrap();
+    let mut batch: Vec<Asset> = (0..100)
+        .map(|i| asset(s, None, &format!("{i}.png"), t0))
+        .collect();
+    batch.insert(
+        50,
+        Asset {
+            id: ObjectId::generate(t0),
+            ..original.clone()
+        },
+    );
+    let inserts = batch.into_iter().map(|a| {
+        let meta = meta.clone();
+        tokio::spawn(async move { (a.id, meta.insert_asset(&a).await) })
+    });
+    let results = futures_util::future::join_all(inserts).await;
+    let mut conflicts = 0;
+    for result in results {
+        let (id, outcome) = result.unwrap();
+        match outcome {
+            Ok(()) => assert!(meta.get_asset(id).await.unwrap().is_some()),
+            Err(MetaError::Conflict(_)) => conflicts += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(conflicts, 1);
+    assert_eq!(meta.asset_counts().await.unwrap().pending, 101);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -469,6 +504,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    concurrent_inserts_fail_alone,
     tokens_and_sites,
     folders,
     concurrent_duplicate_folders,

@@ -39,6 +39,20 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     .then_some(token)
 }
 
+/// The grant of a token: from the node's cache, else from the database.
+async fn grant_of(state: &AppState, hash: TokenHash) -> Result<Option<Arc<TokenGrant>>, Error> {
+    let now = std::time::Instant::now();
+    if let Some(grant) = state.grants.get(&hash, now) {
+        return Ok(Some(grant));
+    }
+    let Some(grant) = state.meta.find_token(&hash).await? else {
+        return Ok(None);
+    };
+    let grant = Arc::new(grant);
+    state.grants.put(hash, Arc::clone(&grant), now);
+    Ok(Some(grant))
+}
+
 /// Authenticates and rate-limits one request.
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -46,9 +60,9 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let grant = match bearer_token(request.headers()) {
-        Some(token) => match state.meta.find_token(&TokenHash::of(token)).await {
+        Some(token) => match grant_of(&state, TokenHash::of(token)).await {
             Ok(grant) => grant,
-            Err(e) => return Error::from(e).into_response(),
+            Err(e) => return e.into_response(),
         },
         None => None,
     };
@@ -71,7 +85,7 @@ pub async fn authenticate(
         }
         .into_response()
     } else if let Some(grant) = grant {
-        request.extensions_mut().insert(Auth(Arc::new(grant)));
+        request.extensions_mut().insert(Auth(grant));
         next.run(request).await
     } else {
         Error::NotAuthorized.into_response()

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Connection, Row, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
@@ -26,7 +27,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteMeta {
     pool: SqlitePool,
+    inserts: mpsc::Sender<PendingInsert>,
 }
+
+/// An asset waiting for the group-commit writer, and where to report its outcome.
+type PendingInsert = (Asset, oneshot::Sender<Result<(), MetaError>>);
+
+/// Most inserts one transaction takes.
+const MAX_BATCH: usize = 256;
 
 impl SqliteMeta {
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
@@ -39,16 +47,24 @@ impl SqliteMeta {
             // the last transactions, never corrupt the file.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Checkpoints run from a background task instead of inside whichever commit crosses
+            // the threshold: an in-line checkpoint stalls that writer (and every insert queued
+            // behind it) for the length of a database fsync.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| MetaError::Backend(e.into()))?;
-        Ok(Self { pool })
+        let writer = SqliteConnection::connect_with(&options).await?;
+        let (inserts, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(group_commit(writer, queue));
+        tokio::spawn(checkpoint_periodically(pool.clone()));
+        Ok(Self { pool, inserts })
     }
 
     /// The underlying pool, for tests that inspect the schema.
@@ -61,6 +77,100 @@ impl SqliteMeta {
 const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
      SELECT id FROM asset_folders WHERE id = ?1 AND site_id = ?2 \
      UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
+
+/// The insert path of Upload Asset, the hottest write. SQLite has one writer at a time and a
+/// commit costs far more than an insert, so concurrent inserts are queued to one connection that
+/// takes everything waiting (up to [`MAX_BATCH`]) into one transaction. Each caller is answered
+/// only after that transaction commits, so no acknowledged insert can be lost; a failing insert
+/// (a constraint) fails alone, because SQLite undoes just that statement.
+async fn group_commit(mut conn: SqliteConnection, mut queue: mpsc::Receiver<PendingInsert>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let outcomes = commit_batch(&mut conn, &batch).await;
+        for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+            // The caller may have gone (client disconnect); its row is committed regardless.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Copies the WAL into the database file every second without blocking writers (PASSIVE), so the
+/// WAL stays small without any request paying for it. Stops when the pool is closed.
+async fn checkpoint_periodically(pool: SqlitePool) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    batch: &[PendingInsert],
+) -> Vec<Result<(), MetaError>> {
+    let failed_all = |e: &sqlx::Error| {
+        batch
+            .iter()
+            .map(|_| {
+                Err(MetaError::Backend(sqlx::Error::Protocol(format!(
+                    "insert batch failed: {e}"
+                ))))
+            })
+            .collect()
+    };
+    let mut tx = match conn.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return failed_all(&e),
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (asset, _) in batch {
+        outcomes.push(insert_one(&mut tx, asset).await);
+    }
+    match tx.commit().await {
+        Ok(()) => outcomes,
+        Err(e) => failed_all(&e),
+    }
+}
+
+async fn insert_one(conn: &mut SqliteConnection, asset: &Asset) -> Result<(), MetaError> {
+    let result = sqlx::query(
+        "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
+         content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(asset.id.to_string())
+    .bind(asset.site_id.to_string())
+    .bind(asset.folder_id.map(|f| f.to_string()))
+    .bind(&asset.original_file_name)
+    .bind(&asset.display_name)
+    .bind(&asset.alt_text)
+    .bind(&asset.content_type)
+    .bind(&asset.file_hash)
+    .bind(&asset.storage_key)
+    .bind(asset.size)
+    .bind(asset.state.as_str())
+    .bind(to_millis(asset.upload_expires_at))
+    .bind(to_millis(asset.created_on))
+    .bind(to_millis(asset.last_updated))
+    .execute(conn)
+    .await;
+    match result {
+        Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(asset.site_id)),
+        Err(e) if is_unique_violation(&e) => {
+            Err(MetaError::Conflict("asset id or key already exists".into()))
+        }
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -201,34 +311,13 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError> {
-        let result = sqlx::query(
-            "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
-             content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(asset.id.to_string())
-        .bind(asset.site_id.to_string())
-        .bind(asset.folder_id.map(|f| f.to_string()))
-        .bind(&asset.original_file_name)
-        .bind(&asset.display_name)
-        .bind(&asset.alt_text)
-        .bind(&asset.content_type)
-        .bind(&asset.file_hash)
-        .bind(&asset.storage_key)
-        .bind(asset.size)
-        .bind(asset.state.as_str())
-        .bind(to_millis(asset.upload_expires_at))
-        .bind(to_millis(asset.created_on))
-        .bind(to_millis(asset.last_updated))
-        .execute(&self.pool)
-        .await;
-        match result {
-            Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(asset.site_id)),
-            Err(e) if is_unique_violation(&e) => {
-                Err(MetaError::Conflict("asset id or key already exists".into()))
-            }
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+        let (reply, outcome) = oneshot::channel();
+        let closed = || MetaError::Backend(sqlx::Error::PoolClosed);
+        self.inserts
+            .send((asset.clone(), reply))
+            .await
+            .map_err(|_| closed())?;
+        outcome.await.map_err(|_| closed())?
     }
 
     async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError> {
