@@ -157,6 +157,18 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_TOKEN_CACHE_SECS", default_value_t = 10)]
     pub token_cache_secs: u64,
 
+    /// Seconds a client has to send its request headers (slow-client protection).
+    #[arg(long, env = "ASSETD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds an upload body may stall (no bytes arriving) before the upload is cut off.
+    #[arg(long, env = "ASSETD_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_idle_timeout_secs: u64,
+
+    /// Most connections open at once; past that, new connections are closed.
+    #[arg(long, env = "ASSETD_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
     /// Largest image upload in bytes (Webflow: 4 MB).
     #[arg(long, env = "ASSETD_IMAGE_MAX_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub image_max_bytes: u64,
@@ -277,6 +289,12 @@ pub struct Settings {
     pub rate_limit_window: Duration,
     /// How long a token grant is reused.
     pub token_cache_ttl: Duration,
+    /// Time allowed for request headers.
+    pub header_read_timeout: Duration,
+    /// Longest stall of an upload body.
+    pub body_idle_timeout: Duration,
+    /// Most open connections.
+    pub max_connections: usize,
     /// Image size limit.
     pub image_max_bytes: u64,
     /// Document size limit.
@@ -333,6 +351,9 @@ impl Settings {
             rate_limit_per_minute: args.rate_limit_per_minute,
             rate_limit_window: Duration::from_secs(args.rate_limit_window_secs.max(1)),
             token_cache_ttl: Duration::from_secs(args.token_cache_secs),
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+            body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs.max(1)),
+            max_connections: args.max_connections,
             image_max_bytes: args.image_max_bytes,
             document_max_bytes: args.document_max_bytes,
             upload_expiry: Duration::from_secs(args.upload_expiry_secs.max(1)),

@@ -35,14 +35,41 @@ fn multipart_error(err: multer::Error) -> S3Error {
     }
 }
 
+/// The next chunk of a part, or `IncompleteBody` if the client sends nothing for `idle`
+/// (a stalled upload must not hold a connection and a temp file forever).
+async fn next_chunk(
+    field: &mut multer::Field<'_>,
+    idle: std::time::Duration,
+) -> Result<Option<bytes::Bytes>, S3Error> {
+    match tokio::time::timeout(idle, field.chunk()).await {
+        Ok(chunk) => chunk.map_err(multipart_error),
+        Err(_) => Err(S3Error::IncompleteBody),
+    }
+}
+
+/// The next part of the form, with the same idle limit.
+async fn next_part<'r>(
+    form: &mut multer::Multipart<'r>,
+    idle: std::time::Duration,
+) -> Result<Option<multer::Field<'r>>, S3Error> {
+    match tokio::time::timeout(idle, form.next_field()).await {
+        Ok(part) => part.map_err(multipart_error),
+        Err(_) => Err(S3Error::IncompleteBody),
+    }
+}
+
 /// Reads a non-file field, charging its name and value to `budget`.
-async fn read_field(field: &mut multer::Field<'_>, budget: &mut usize) -> Result<String, S3Error> {
+async fn read_field(
+    field: &mut multer::Field<'_>,
+    budget: &mut usize,
+    idle: std::time::Duration,
+) -> Result<String, S3Error> {
     let name_len = field.name().map_or(0, str::len);
     *budget = budget
         .checked_sub(name_len)
         .ok_or(S3Error::MaxPostPreDataLengthExceeded)?;
     let mut value = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = next_chunk(field, idle).await? {
         *budget = budget
             .checked_sub(chunk.len())
             .ok_or(S3Error::MaxPostPreDataLengthExceeded)?;
@@ -105,18 +132,19 @@ async fn receive(
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(S3Error::NotMultipart)?;
     let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    let idle = state.settings.body_idle_timeout;
 
     let mut fields = Vec::new();
     let mut budget = MAX_PRE_DATA;
     let mut file = loop {
-        let Some(mut field) = form.next_field().await.map_err(multipart_error)? else {
+        let Some(mut field) = next_part(&mut form, idle).await? else {
             return Err(S3Error::IncorrectNumberOfFiles);
         };
         if is_file_part(&field) {
             break field;
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let value = read_field(&mut field, &mut budget).await?;
+        let value = read_field(&mut field, &mut budget, idle).await?;
         fields.push((name, value));
     };
 
@@ -140,7 +168,7 @@ async fn receive(
         .map_err(S3Error::internal)?;
     let mut md5 = Md5::new();
     let mut size: u64 = 0;
-    while let Some(chunk) = file.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = next_chunk(&mut file, idle).await? {
         size += chunk.len() as u64;
         if size > max {
             // Stop reading at once; dropping `write` removes the temp file.
@@ -152,11 +180,11 @@ async fn receive(
     drop(file);
     // AWS ignores fields after the file, but a second file is an error.
     let mut trailing_budget = MAX_PRE_DATA;
-    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+    while let Some(mut field) = next_part(&mut form, idle).await? {
         if is_file_part(&field) {
             return Err(S3Error::IncorrectNumberOfFiles);
         }
-        read_field(&mut field, &mut trailing_budget).await?;
+        read_field(&mut field, &mut trailing_budget, idle).await?;
     }
     if size < min {
         return Err(S3Error::EntityTooSmall);
