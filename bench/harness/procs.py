@@ -100,17 +100,43 @@ def wait_for_port(port, child, timeout=60):
     raise RuntimeError(f"{child.name} did not listen on {port} within {timeout} s")
 
 
+def parent_pids():
+    """pid -> parent pid of every process (from /proc/*/stat; the kernel here may lack
+    /proc/PID/task/TID/children)."""
+    parents = {}
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
 def tree(pid):
     """`pid` and all its descendants (uvicorn's workers, for instance)."""
+    children = {}
+    for child, parent in parent_pids().items():
+        children.setdefault(parent, []).append(child)
     pids, stack = [], [pid]
     while stack:
         p = stack.pop()
         pids.append(p)
-        try:
-            for task in pathlib.Path(f"/proc/{p}/task").iterdir():
-                stack.extend(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            pass
+        stack.extend(children.get(p, ()))
+    return pids
+
+
+def named(name):
+    """Every process whose command name is `name` (PostgreSQL's backends, for instance)."""
+    pids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
     return pids
 
 

@@ -16,11 +16,15 @@ assetd's `POST /v2/sites/{site_id}/assets`, written the way a careful Python dev
 - the answer has assetd's shape (24-hex ObjectIds, RFC 3339 ms timestamps), serialised by
   pydantic's Rust core (FastAPI's fast path for a declared response model).
 
-Per worker process: one sqlite3 connection (WAL, synchronous=NORMAL as assetd, foreign keys on)
-and one boto3 client, both made once at startup. The endpoint is `async def` and calls them
-inline: both are short CPU-bound calls, so a thread pool would only add hand-offs, and one
-connection per worker needs no lock. No rate limiter (assetd's is set out of the way in the
-benchmark too) and no access log.
+Per worker process: one sqlite3 connection (WAL, synchronous=NORMAL as assetd, foreign keys on,
+a 5 s busy timeout) and one boto3 client, both made once at startup. The endpoint and the auth
+dependency are `async def` and call them inline: both are short CPU-bound calls, so a thread pool
+would only add hand-offs, and one connection per worker then needs no lock (a plain `def`
+dependency would run in FastAPI's thread pool and share the connection across threads). Reads
+are fetched to the end (`fetchall`) so no statement keeps a read snapshot open: an INSERT on a
+connection still holding one fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT,
+which the busy timeout does not cover) as soon as the other worker has written. No rate limiter
+(assetd's is set out of the way in the benchmark too) and no access log.
 
 The one place it differs from assetd is the order of checks on *invalid* requests that are
 invalid in several ways at once; for valid requests, which the benchmark sends, the work and the
@@ -319,17 +323,18 @@ class Grant:
         self.token_id, self.scopes, self.sites = token_id, scopes, sites
 
 
-def authenticate(request: Request) -> Grant:
+async def authenticate(request: Request) -> Grant:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.lstrip(" ")
     if scheme.lower() != "bearer" or not token or any(c.isspace() for c in token):
         raise NOT_AUTHORIZED
     digest = hashlib.sha256(token.encode()).digest()
-    row = R.db.execute("SELECT id, token_hash, scopes FROM tokens WHERE token_hash = ?",
-                       (digest,)).fetchone()
-    if row is None or not hmac.compare_digest(row[1], digest):
+    rows = R.db.execute("SELECT id, token_hash, scopes FROM tokens WHERE token_hash = ?",
+                        (digest,)).fetchall()
+    if not rows or not hmac.compare_digest(rows[0][1], digest):
         raise NOT_AUTHORIZED
+    row = rows[0]
     sites = {s for (s,) in R.db.execute(
         "SELECT site_id FROM token_sites WHERE token_id = ?", (row[0],))}
     return Grant(row[0], set(row[2].split(",")), sites)
@@ -358,8 +363,8 @@ async def create_asset(site_id: str, request: Request,
     except ValidationError as err:
         raise body_errors(err) from None
     folder = body.parentFolder.lower() if body.parentFolder else None
-    if folder and R.db.execute("SELECT 1 FROM asset_folders WHERE id = ? AND site_id = ?",
-                               (folder, site_id)).fetchone() is None:
+    if folder and not R.db.execute("SELECT 1 FROM asset_folders WHERE id = ? AND site_id = ?",
+                                   (folder, site_id)).fetchall():
         raise invalid([("parentFolder", "No asset folder with this ID exists on this site")])
 
     content_type, kind = file_type(body.fileName)

@@ -25,6 +25,10 @@ use crate::storage::StoreError;
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox";
 
+/// Bytes read from the store per chunk: small chunks cost a thread hand-off each (tokio's file
+/// reads run on the blocking pool), large ones hold memory per connection.
+const READ_CHUNK: usize = 256 * 1024;
+
 /// `hostedUrl`.
 pub async fn hosted(
     State(state): State<AppState>,
@@ -121,7 +125,7 @@ async fn serve(
 
     let body = if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
         match state.blobs.read(&asset.storage_key, start, len).await? {
-            Some(reader) => Body::from_stream(ReaderStream::new(reader)),
+            Some(reader) => Body::from_stream(ReaderStream::with_capacity(reader, READ_CHUNK)),
             None => return Ok(None),
         }
     } else {

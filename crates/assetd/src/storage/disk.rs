@@ -15,7 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use super::{BlobMeta, BlobReader, BlobStore, StoreError};
 
 const TMP_DIR: &str = ".tmp";
-const WRITE_BUFFER: usize = 1024 * 1024;
+// Each upload in flight holds one buffer: 64 concurrent uploads hold 8 MiB, not 64.
+const WRITE_BUFFER: usize = 128 * 1024;
 
 /// Objects in a directory on local disk.
 #[derive(Debug, Clone)]
