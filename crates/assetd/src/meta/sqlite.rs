@@ -131,14 +131,56 @@ async fn commit_batch(
         Ok(tx) => tx,
         Err(e) => return failed_all(&e),
     };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (asset, _) in batch {
-        outcomes.push(insert_one(&mut tx, asset).await);
-    }
+    // One multi-row INSERT: each statement is a round trip to sqlx's SQLite thread, which is
+    // what limits throughput. If it fails (a constraint, rare: ids and keys are unique by
+    // construction), SQLite has undone the whole statement, and the rows are inserted one by
+    // one so each caller gets its own outcome.
+    let outcomes = if batch.len() > 1 && insert_many(&mut tx, batch).await.is_ok() {
+        batch.iter().map(|_| Ok(())).collect()
+    } else {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (asset, _) in batch {
+            outcomes.push(insert_one(&mut tx, asset).await);
+        }
+        outcomes
+    };
     match tx.commit().await {
         Ok(()) => outcomes,
         Err(e) => failed_all(&e),
     }
+}
+
+async fn insert_many(
+    conn: &mut SqliteConnection,
+    batch: &[PendingInsert],
+) -> Result<(), sqlx::Error> {
+    let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
+         content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) ",
+    );
+    query.push_values(batch, |mut row, (asset, _)| {
+        row.push_bind(asset.id.to_string())
+            .push_bind(asset.site_id.to_string())
+            .push_bind(asset.folder_id.map(|f| f.to_string()))
+            .push_bind(asset.original_file_name.clone())
+            .push_bind(asset.display_name.clone())
+            .push_bind(asset.alt_text.clone())
+            .push_bind(asset.content_type.clone())
+            .push_bind(asset.file_hash.clone())
+            .push_bind(asset.storage_key.clone())
+            .push_bind(asset.size)
+            .push_bind(asset.state.as_str())
+            .push_bind(to_millis(asset.upload_expires_at))
+            .push_bind(to_millis(asset.created_on))
+            .push_bind(to_millis(asset.last_updated));
+    });
+    // Not cached: the statement's shape changes with the batch size.
+    query
+        .build()
+        .persistent(false)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 async fn insert_one(conn: &mut SqliteConnection, asset: &Asset) -> Result<(), MetaError> {

@@ -10,11 +10,18 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 use tokio::fs::File;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 use super::{BlobMeta, BlobReader, BlobStore, StoreError};
 
 const TMP_DIR: &str = ".tmp";
+/// Objects (or ranges) up to this size are read into memory in one go.
+const SMALL_READ: u64 = 64 * 1024;
+
+enum Opened {
+    Small(Vec<u8>),
+    Large(std::fs::File),
+}
 // Each upload in flight holds one buffer: 64 concurrent uploads hold 8 MiB, not 64.
 const WRITE_BUFFER: usize = 128 * 1024;
 
@@ -181,15 +188,34 @@ impl BlobStore for DiskStore {
         offset: u64,
         len: u64,
     ) -> Result<Option<BlobReader>, StoreError> {
-        let mut file = match File::open(self.path_of(key)?).await {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        if offset > 0 {
-            file.seek(SeekFrom::Start(offset)).await?;
-        }
-        Ok(Some(Box::pin(file.take(len))))
+        let path = self.path_of(key)?;
+        // File I/O runs on the blocking pool; every hop there costs a thread hand-off. Opening,
+        // seeking and (for small objects) reading happen in one hop.
+        let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Opened>> {
+            use std::io::{Read, Seek};
+            let mut file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if offset > 0 {
+                file.seek(SeekFrom::Start(offset))?;
+            }
+            if len <= SMALL_READ {
+                let mut bytes = Vec::with_capacity(len as usize);
+                file.take(len).read_to_end(&mut bytes)?;
+                return Ok(Some(Opened::Small(bytes)));
+            }
+            Ok(Some(Opened::Large(file)))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(opened.map(|opened| -> BlobReader {
+            match opened {
+                Opened::Small(bytes) => Box::pin(std::io::Cursor::new(bytes)),
+                Opened::Large(file) => Box::pin(File::from_std(file).take(len)),
+            }
+        }))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
