@@ -3,6 +3,12 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// Now, at the millisecond precision timestamps are stored with, so a response built from it
+/// equals what a later read returns.
+pub fn now() -> DateTime<Utc> {
+    from_millis(Utc::now().timestamp_millis())
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn to_millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use chrono::{DurationRound, TimeDelta, Utc};
+use chrono::TimeDelta;
 use serde::Serialize;
 
 use crate::create_request::CreateAssetRequest;
@@ -115,10 +115,7 @@ pub async fn create_asset(
     }
 
     let settings = &state.settings;
-    // Stored times have millisecond precision; truncate so the response equals what is stored.
-    let now = Utc::now()
-        .duration_trunc(TimeDelta::milliseconds(1))
-        .map_err(Error::internal)?;
+    let now = crate::timestamp::now();
     let expiration = now + TimeDelta::from_std(settings.upload_expiry).map_err(Error::internal)?;
     let id = ObjectId::generate(now);
     let key = keys::storage_key(site_id, id, &request.file_name);

@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use chrono::{DurationRound, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::error::{Error, FieldError, Result};
@@ -115,9 +114,7 @@ pub async fn create_folder(
             "No asset folder with this ID exists on this site",
         ));
     }
-    let now = Utc::now()
-        .duration_trunc(TimeDelta::milliseconds(1))
-        .map_err(Error::internal)?;
+    let now = crate::timestamp::now();
     let id = ObjectId::generate(now);
     state
         .meta

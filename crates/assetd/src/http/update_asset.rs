@@ -6,7 +6,6 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use chrono::{DurationRound, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::error::{Error, FieldError, Result};
@@ -106,9 +105,7 @@ pub async fn update_asset(
     QueryParams::parse(query.as_deref()).get("localeId")?;
     let asset = lookup::uploaded_asset(&state, &auth, &asset_id).await?;
     let changes = changes_from(&read_json(body, BODY_LIMIT).await?).map_err(Error::Validation)?;
-    let now = Utc::now()
-        .duration_trunc(TimeDelta::milliseconds(1))
-        .map_err(Error::internal)?;
+    let now = crate::timestamp::now();
     let updated = state
         .meta
         .update_asset(asset.id, &changes, now)
