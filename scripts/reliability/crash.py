@@ -88,7 +88,9 @@ class Assetd:
         cmd = [str(args.bin), "--data-dir", str(data_dir), *args.db_args, "serve",
                "--listen", "127.0.0.1:0", "--rate-limit-per-minute", "100000000", *args.storage_args, *extra]
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETD_")}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        # Its own session: Ctrl-C reaches this script only, which then stops the server itself.
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                                     start_new_session=True)
         STARTED.append(self.proc)
         self.site = self.token = self.base = None
         timer = threading.Timer(60, self.proc.kill)
@@ -419,7 +421,7 @@ def start_seaweedfs(work):
     proc = subprocess.Popen(
         ["bash", "-c", "source scripts/seaweedfs.sh; trap 'seaweedfs_stop; exit 0' TERM INT; "
                        "seaweedfs_start || exit 1; echo SEAWEEDFS_READY; wait"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
     STARTED.append(proc)
     for line in proc.stdout:
         if line.strip() == "SEAWEEDFS_READY":
@@ -543,6 +545,8 @@ def main():
 
 
 if __name__ == "__main__":
+    # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (e.g. `cmd &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         sys.exit(main())

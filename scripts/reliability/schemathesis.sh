@@ -66,7 +66,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "==> starting $BIN on a free port (data in $WORK)"
-"$BIN" --data-dir "$WORK/data" serve --listen 127.0.0.1:0 --rate-limit-per-minute 100000000 \
+# setsid: Ctrl-C reaches this script and Schemathesis, not the server, which cleanup stops.
+setsid "$BIN" --data-dir "$WORK/data" serve --listen 127.0.0.1:0 --rate-limit-per-minute 100000000 \
   > "$OUT/server.stdout" 2> "$OUT/server.log" &
 SERVER_PID=$!
 BASE=""
@@ -83,11 +84,11 @@ echo "    $BASE, site $SITE"
 
 # Real folders and assets for the dictionaries: two folders (one nested), three uploaded assets
 # and two pending ones. The stateful phase may delete some; later draws then see their 404s.
-"$VENV/bin/python" - "$BASE" "$SITE" "$TOKEN" "$OUT/schemathesis.toml" <<'PY'
+"$VENV/bin/python" - "$BASE" "$SITE" "$TOKEN" "$OUT/schemathesis.toml" "$PWD/target/reliability/schemathesis-cache" <<'PY'
 import hashlib, json, sys
 import requests
 
-base, site, token, config_path = sys.argv[1:]
+base, site, token, config_path, cache_dir = sys.argv[1:]
 auth = {"Authorization": f"Bearer {token}"}
 
 def post(path, body):
@@ -116,6 +117,10 @@ def values(items):
 # ids are exercised as well.
 with open(config_path, "w") as f:
     f.write(f"""\
+# Schemathesis' state (by default .schemathesis/ in the working directory) stays under target/.
+[cache]
+directory = {json.dumps(cache_dir)}
+
 [dictionaries.site]
 values = {values([site])}
 [dictionaries.asset]

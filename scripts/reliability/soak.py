@@ -67,7 +67,8 @@ def start_server(binary, data_dir, log):
     cmd = [str(binary), "--data-dir", str(data_dir), "serve", "--listen", "127.0.0.1:0",
            "--rate-limit-per-minute", "100000000"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETD_")}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    # Its own session: Ctrl-C reaches this script only, which then stops the server itself.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True)
     STARTED.append(proc)
     site = token = base = None
     for line in proc.stdout:
@@ -285,7 +286,9 @@ def merge(into, other):
 
 def process_main(cfg, index, start_at, deadline, per_request, verify, results):
     """One load process: `threads` workers, each with its own connection and assets."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Ctrl-C is the parent's to handle: it terminates these processes in its clean-up.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threads_stats = [new_stats() for _ in range(cfg["threads"])]
     workers = [Worker(cfg, s, hash((cfg["seed"], index, t))) for t, s in enumerate(threads_stats)]
     n = cfg["threads"] * cfg["processes"]
@@ -317,7 +320,8 @@ def run_load(cfg, seconds, rate, verify, server_pid, rss_samples=None):
     start_at = time.monotonic() + 0.5
     deadline = start_at + seconds
     per_request = 0.0 if rate is None else 1.0 / rate
-    procs = [ctx.Process(target=process_main, args=(cfg, i, start_at, deadline, per_request, verify, results))
+    procs = [ctx.Process(target=process_main, args=(cfg, i, start_at, deadline, per_request, verify, results),
+                         daemon=True)
              for i in range(cfg["processes"])]
     for p in procs:
         p.start()
@@ -364,6 +368,9 @@ def cleanup():
         elif proc.is_alive():
             proc.terminate()
             proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
 
 
 def main():
@@ -475,6 +482,8 @@ def main():
 
 
 if __name__ == "__main__":
+    # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (e.g. `cmd &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         sys.exit(main())
