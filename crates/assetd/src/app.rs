@@ -217,5 +217,6 @@ pub fn state(
         limiter: Arc::new(limiter),
         metrics: Arc::new(crate::metrics::Metrics::new()),
         settings: Arc::new(settings),
+        variant_jobs: Arc::new(tokio::sync::Notify::new()),
     }
 }

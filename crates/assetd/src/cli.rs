@@ -89,6 +89,7 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
         state.clone(),
         std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
     );
+    crate::variants::worker::spawn(&state);
     server::run(listener, state, server::shutdown_signal()).await?;
     Ok(())
 }

@@ -231,6 +231,16 @@ pub struct ServeArgs {
     )]
     pub cache_control: String,
 
+    /// Image variant workers: how many images are resized at once (each holds one decoded
+    /// image in memory); 0 turns variant making off.
+    #[arg(long, env = "ASSETD_VARIANT_WORKERS", default_value_t = 1)]
+    pub variant_workers: usize,
+
+    /// Images with more pixels than this get a recorded error instead of variants (protects
+    /// against decompression bombs: 40 M pixels decode to 160 MB of RGBA).
+    #[arg(long, env = "ASSETD_VARIANT_MAX_PIXELS", default_value_t = 40_000_000)]
+    pub variant_max_pixels: u64,
+
     /// Seconds between clean-up sweeps (expired pending assets, queued blob deletions).
     #[arg(long, env = "ASSETD_SWEEP_INTERVAL_SECS", default_value_t = 60)]
     pub sweep_interval_secs: u64,
@@ -316,6 +326,8 @@ pub struct Settings {
     /// Whether uploads bypass assetd (S3 storage), so assetd confirms them by looking at the
     /// object (HEAD) instead of receiving them.
     pub uploads_bypass_assetd: bool,
+    /// The image variant workers.
+    pub variants: crate::variants::worker::VariantSettings,
 }
 
 impl Settings {
@@ -361,6 +373,10 @@ impl Settings {
             region: args.region.clone(),
             cache_control: args.cache_control.clone(),
             cors_allowed_origins: args.cors_allowed_origins.clone(),
+            variants: crate::variants::worker::VariantSettings {
+                workers: args.variant_workers,
+                max_pixels: args.variant_max_pixels,
+            },
         })
     }
 }

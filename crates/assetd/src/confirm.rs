@@ -44,6 +44,7 @@ pub async fn confirm(state: &AppState, asset: Asset) -> Result<Asset, Error> {
     if size_ok && hash_ok {
         let size = i64::try_from(meta.size).map_err(Error::internal)?;
         if state.meta.mark_uploaded(asset.id, size, now).await? {
+            state.variant_jobs.notify_one();
             tracing::info!(asset = %asset.id, size, "upload confirmed");
             state.metrics.upload("confirmed", meta.size);
             return Ok(Asset {

@@ -28,3 +28,4 @@ pub mod timestamp;
 pub mod tokens;
 pub mod upload_signer;
 pub mod urls;
+pub mod variants;

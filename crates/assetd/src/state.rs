@@ -29,4 +29,6 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Run-time settings.
     pub settings: Arc<Settings>,
+    /// Wakes an idle variant worker when an upload completes.
+    pub variant_jobs: Arc<tokio::sync::Notify>,
 }

@@ -42,21 +42,22 @@ pub async fn delete_asset(
     // uploaded needs no re-deletion after its upload window.
     let asset =
         crate::confirm::confirm(&state, lookup::any_asset(&state, &auth, &asset_id).await?).await?;
+    // The delete queues every variant's key too; these are removed now so the response means
+    // they are gone. A variant planned after this read is removed by the sweep.
+    let variants = state.meta.variants_of(&[asset.id]).await?;
     let now = Utc::now();
     let deleted = state
         .meta
         .delete_asset(asset.id, now)
         .await?
         .ok_or(Error::NotFound("asset"))?;
-    match state.blobs.delete(&deleted.storage_key).await {
-        Ok(()) => {
-            state
-                .meta
-                .finish_blob_deletion(&deleted.storage_key, now)
-                .await?
-        }
-        Err(e) => {
-            tracing::warn!(key = %deleted.storage_key, error = %e, "blob delete failed; the sweep retries")
+    let keys = std::iter::once(&deleted.storage_key).chain(variants.iter().map(|v| &v.storage_key));
+    for key in keys {
+        match state.blobs.delete(key).await {
+            Ok(()) => state.meta.finish_blob_deletion(key, now).await?,
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "blob delete failed; the sweep retries")
+            }
         }
     }
     Ok(StatusCode::NO_CONTENT)

@@ -16,7 +16,7 @@ use tokio_util::io::ReaderStream;
 use crate::error::{Error, S3Error};
 use crate::http::path::{ApiPath, S3Path};
 use crate::keys::parse_storage_key;
-use crate::meta::{Asset, AssetState};
+use crate::meta::{AssetState, VariantState};
 use crate::ranges::{self, RangeRequest};
 use crate::state::AppState;
 use crate::storage::StoreError;
@@ -36,10 +36,10 @@ pub async fn hosted(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let key = format!("{site}/{file}");
-    let asset = uploaded_asset(&state, &key)
+    let object = servable(&state, &key)
         .await?
         .ok_or(Error::NotFound("asset"))?;
-    serve(&state, &asset, &headers)
+    serve(&state, &object, &headers)
         .await?
         .ok_or(Error::NotFound("asset"))
 }
@@ -53,17 +53,25 @@ pub async fn s3_object(
     if bucket != state.signer.bucket() {
         return Err(S3Error::NoSuchBucket);
     }
-    let asset = uploaded_asset(&state, &key)
+    let object = servable(&state, &key)
         .await
         .map_err(S3Error::internal)?
         .ok_or(S3Error::NoSuchKey)?;
-    serve(&state, &asset, &headers)
+    serve(&state, &object, &headers)
         .await
         .map_err(S3Error::internal)?
         .ok_or(S3Error::NoSuchKey)
 }
 
-async fn uploaded_asset(state: &AppState, key: &str) -> Result<Option<Asset>, Error> {
+/// An object that may be served: an uploaded asset's, or one of its made variants.
+struct Servable {
+    key: String,
+    content_type: String,
+    /// MD5 of the bytes, the ETag.
+    md5: String,
+}
+
+async fn servable(state: &AppState, key: &str) -> Result<Option<Servable>, Error> {
     let Some((site, id)) = parse_storage_key(key) else {
         return Ok(None);
     };
@@ -71,12 +79,31 @@ async fn uploaded_asset(state: &AppState, key: &str) -> Result<Option<Asset>, Er
         .meta
         .get_asset(id)
         .await?
-        .filter(|asset| asset.site_id == site && asset.storage_key == key)
+        .filter(|asset| asset.site_id == site)
     else {
         return Ok(None);
     };
+    if asset.storage_key != key {
+        // A variant key has its asset's id and name stem, so it parses to the same asset.
+        let variant = state
+            .meta
+            .variant(key)
+            .await?
+            .filter(|v| v.asset_id == asset.id && v.state == VariantState::Done);
+        return Ok(variant.and_then(|v| {
+            Some(Servable {
+                md5: v.file_hash?,
+                key: v.storage_key,
+                content_type: asset.content_type,
+            })
+        }));
+    }
     let asset = crate::confirm::confirm(state, asset).await?;
-    Ok((asset.state == AssetState::Uploaded).then_some(asset))
+    Ok((asset.state == AssetState::Uploaded).then_some(Servable {
+        key: asset.storage_key,
+        content_type: asset.content_type,
+        md5: asset.file_hash,
+    }))
 }
 
 fn etag_matches(if_none_match: &str, etag: &str) -> bool {
@@ -92,13 +119,13 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 
 async fn serve(
     state: &AppState,
-    asset: &Asset,
+    object: &Servable,
     request: &HeaderMap,
 ) -> Result<Option<Response>, StoreError> {
-    let Some(meta) = state.blobs.head(&asset.storage_key).await? else {
+    let Some(meta) = state.blobs.head(&object.key).await? else {
         return Ok(None);
     };
-    let etag = format!("\"{}\"", asset.file_hash);
+    let etag = format!("\"{}\"", object.md5);
     let last_modified = httpdate::fmt_http_date(meta.modified);
 
     let not_modified = match header_str(request, header::IF_NONE_MATCH) {
@@ -124,7 +151,7 @@ async fn serve(
     };
 
     let body = if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
-        match state.blobs.read(&asset.storage_key, start, len).await? {
+        match state.blobs.read(&object.key, start, len).await? {
             Some(reader) => Body::from_stream(ReaderStream::with_capacity(reader, READ_CHUNK)),
             None => return Ok(None),
         }
@@ -146,7 +173,7 @@ async fn serve(
     set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
     match status {
         StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
-            set(header::CONTENT_TYPE, &asset.content_type);
+            set(header::CONTENT_TYPE, &object.content_type);
             set(header::CONTENT_LENGTH, &len.to_string());
             if status == StatusCode::PARTIAL_CONTENT {
                 set(

@@ -35,5 +35,10 @@ pub async fn get_asset(
 ) -> Result<Json<AssetBody>> {
     auth.require(Scope::AssetsRead)?;
     let asset = lookup::uploaded_asset(&state, &auth, &asset_id).await?;
-    Ok(Json(AssetBody::new(&asset, &state.settings.urls)))
+    let variants = state.meta.variants_of(&[asset.id]).await?;
+    Ok(Json(AssetBody::new(
+        &asset,
+        &variants,
+        &state.settings.urls,
+    )))
 }

@@ -58,5 +58,12 @@ pub async fn list_assets(
     };
     crate::confirm::confirm_open_uploads(&state, Some(site)).await?;
     let assets = state.meta.list_assets(site, folder, page).await?;
-    Ok(Json(AssetList::new(page, &assets, &state.settings.urls)))
+    let ids: Vec<_> = assets.items.iter().map(|a| a.id).collect();
+    let variants = state.meta.variants_of(&ids).await?;
+    Ok(Json(AssetList::new(
+        page,
+        &assets,
+        &variants,
+        &state.settings.urls,
+    )))
 }

@@ -5,11 +5,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ids::ObjectId;
-use crate::meta::{Asset, Folder, Page, PageRequest};
+use crate::meta::{Asset, Folder, Page, PageRequest, Variant, VariantState};
 use crate::timestamp;
 use crate::urls::UrlPlan;
+use crate::variants::plan;
 
-/// A responsive-image variant. Always an empty list until variants are generated.
+/// A responsive-image variant: made ones, and failed ones with their `error`. Variants still
+/// being made are not listed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VariantBody {
@@ -44,9 +46,31 @@ pub struct AssetBody {
     alt_text: Option<String>,
 }
 
+impl VariantBody {
+    /// The body of `variant` of `asset`.
+    pub fn new(asset: &Asset, variant: &Variant, urls: &UrlPlan) -> Self {
+        let width = u32::try_from(variant.width).unwrap_or(0);
+        let display_name = variant
+            .storage_key
+            .rsplit_once('/')
+            .map_or(variant.storage_key.as_str(), |(_, name)| name);
+        Self {
+            hosted_url: urls.hosted_url(&variant.storage_key),
+            original_file_name: plan::variant_file_name(&asset.original_file_name, width),
+            display_name: display_name.to_owned(),
+            format: variant.format.clone(),
+            width: variant.width,
+            height: variant.height,
+            quality: variant.quality,
+            error: variant.error.clone(),
+        }
+    }
+}
+
 impl AssetBody {
-    /// The body of `asset`, with its `hostedUrl` from `urls`.
-    pub fn new(asset: &Asset, urls: &UrlPlan) -> Self {
+    /// The body of `asset`, with its `hostedUrl` from `urls` and those of `variants` (which may
+    /// include other assets' variants) that belong to it.
+    pub fn new(asset: &Asset, variants: &[Variant], urls: &UrlPlan) -> Self {
         Self {
             id: asset.id,
             content_type: asset.content_type.clone(),
@@ -57,7 +81,11 @@ impl AssetBody {
             display_name: asset.display_name.clone(),
             last_updated: timestamp::format(asset.last_updated),
             created_on: timestamp::format(asset.created_on),
-            variants: Vec::new(),
+            variants: variants
+                .iter()
+                .filter(|v| v.asset_id == asset.id && v.state != VariantState::Pending)
+                .map(|v| VariantBody::new(asset, v, urls))
+                .collect(),
             alt_text: asset.alt_text.clone(),
         }
     }
@@ -100,14 +128,19 @@ pub struct AssetList {
 }
 
 impl AssetList {
-    /// The response for one page of assets.
-    pub fn new(request: PageRequest, page: &Page<Asset>, urls: &UrlPlan) -> Self {
+    /// The response for one page of assets, with their variants.
+    pub fn new(
+        request: PageRequest,
+        page: &Page<Asset>,
+        variants: &[Variant],
+        urls: &UrlPlan,
+    ) -> Self {
         Self {
             assets: page
                 .items
                 .iter()
                 .map(|asset| ListedAsset {
-                    asset: AssetBody::new(asset, urls),
+                    asset: AssetBody::new(asset, variants, urls),
                     folder_id: asset.folder_id,
                 })
                 .collect(),

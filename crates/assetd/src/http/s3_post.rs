@@ -209,6 +209,7 @@ async fn receive(
             .map_err(S3Error::internal)?;
         return Err(S3Error::NoUploadExpected);
     }
+    state.variant_jobs.notify_one();
     tracing::info!(asset = %asset.id, size, "upload stored");
     state.metrics.upload("stored", size);
     Ok(success_response(&state, &bucket, &verified, &digest))

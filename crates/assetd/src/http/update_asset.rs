@@ -111,7 +111,12 @@ pub async fn update_asset(
         .update_asset(asset.id, &changes, now)
         .await?
         .ok_or(Error::NotFound("asset"))?;
-    Ok(Json(AssetBody::new(&updated, &state.settings.urls)))
+    let variants = state.meta.variants_of(&[updated.id]).await?;
+    Ok(Json(AssetBody::new(
+        &updated,
+        &variants,
+        &state.settings.urls,
+    )))
 }
 
 #[cfg(test)]

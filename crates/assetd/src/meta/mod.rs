@@ -97,6 +97,76 @@ pub struct Asset {
     pub last_updated: DateTime<Utc>,
 }
 
+/// Where a variant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariantState {
+    /// Planned; its object may or may not have been written yet.
+    Pending,
+    /// Its object is stored.
+    Done,
+    /// It could not be made; `error` says why.
+    Failed,
+}
+
+impl VariantState {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A responsive-image variant of an asset, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// Object key, `{siteId}/{assetId}_{stem}-p-{width}.{ext}`.
+    pub storage_key: String,
+    /// The asset it was made from.
+    pub asset_id: ObjectId,
+    /// Width in pixels.
+    pub width: i64,
+    /// Height in pixels, when known.
+    pub height: Option<i64>,
+    /// The format name reported to clients (the original's extension, lower case).
+    pub format: String,
+    /// Encoding quality, 0–100.
+    pub quality: i64,
+    /// Where it stands.
+    pub state: VariantState,
+    /// Size in bytes once stored.
+    pub size: Option<i64>,
+    /// MD5 of the stored bytes, lower-case hex (its ETag).
+    pub file_hash: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// How making one variant ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariantOutcome<'a> {
+    /// Stored: its size and MD5.
+    Done {
+        /// Size in bytes.
+        size: i64,
+        /// MD5, lower-case hex.
+        file_hash: &'a str,
+    },
+    /// Not made, for this reason.
+    Failed(&'a str),
+}
+
+/// A leased job: make the variants of one asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantJob {
+    /// The asset.
+    pub asset_id: ObjectId,
+    /// How many times the job has been claimed, this claim included.
+    pub attempts: i64,
+}
+
 /// An asset folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folder {
@@ -166,6 +236,18 @@ pub fn keep_until(asset: &Asset, now: DateTime<Utc>) -> DateTime<Utc> {
         now
     } else {
         asset.upload_expires_at.max(now)
+    }
+}
+
+/// The `(state, size, file_hash, error)` columns of a finished variant.
+pub(crate) fn variant_outcome_columns(
+    outcome: VariantOutcome<'_>,
+) -> (VariantState, Option<i64>, Option<&str>, Option<&str>) {
+    match outcome {
+        VariantOutcome::Done { size, file_hash } => {
+            (VariantState::Done, Some(size), Some(file_hash), None)
+        }
+        VariantOutcome::Failed(error) => (VariantState::Failed, None, None, Some(error)),
     }
 }
 
@@ -245,8 +327,8 @@ pub trait MetaStore: Send + Sync + 'static {
         changes: &AssetChanges,
         now: DateTime<Utc>,
     ) -> Result<Option<Asset>, MetaError>;
-    /// Removes an asset's row and queues its bytes for deletion, in one transaction. Returns the
-    /// removed asset.
+    /// Removes an asset's row and its variants' rows and queues all their bytes for deletion, in
+    /// one transaction. Returns the removed asset.
     async fn delete_asset(
         &self,
         id: ObjectId,
@@ -288,8 +370,33 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<Vec<(ObjectId, ObjectId)>, MetaError>;
     /// How many assets are in each state.
     async fn asset_counts(&self) -> Result<AssetCounts, MetaError>;
-    /// Marks an asset's bytes as stored and verified. Returns false if the asset no longer
-    /// exists (deleted while its upload was in flight).
+    /// Leases the oldest variant job that is not leased at `now`, until `lease_until`, counting
+    /// the attempt.
+    async fn claim_variant_job(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<VariantJob>, MetaError>;
+    /// Records planned variants (pending) before their objects are written; variants already
+    /// recorded are kept as they are. Returns false if the asset no longer exists.
+    async fn plan_variants(&self, asset: ObjectId, variants: &[Variant])
+    -> Result<bool, MetaError>;
+    /// Records how making a variant ended. Returns false if its row is gone (the asset was
+    /// deleted meanwhile), in which case the caller removes what it wrote.
+    async fn finish_variant(
+        &self,
+        key: &str,
+        outcome: VariantOutcome<'_>,
+    ) -> Result<bool, MetaError>;
+    /// Removes a finished job.
+    async fn finish_variant_job(&self, asset: ObjectId) -> Result<(), MetaError>;
+    /// The variants of these assets, by asset then width.
+    async fn variants_of(&self, assets: &[ObjectId]) -> Result<Vec<Variant>, MetaError>;
+    /// The variant stored under `key`.
+    async fn variant(&self, key: &str) -> Result<Option<Variant>, MetaError>;
+    /// Marks an asset's bytes as stored and verified and, if it is a raster image, queues its
+    /// variant job in the same transaction. Returns false if the asset no longer exists (deleted
+    /// while its upload was in flight).
     async fn mark_uploaded(
         &self,
         id: ObjectId,

@@ -9,12 +9,13 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
-    TokenGrant, keep_until, rows,
+    TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
 };
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
 use crate::timestamp::to_millis;
 use crate::tokens::TokenHash;
+use crate::variants::plan::VariantFormat;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -243,15 +244,149 @@ impl MetaStore for PostgresMeta {
         size: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 WHERE id = $3",
         )
         .bind(size)
         .bind(to_millis(now))
         .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO variant_jobs (asset_id, queued_at) SELECT id, $1 FROM assets \
+             WHERE id = $2 AND content_type = ANY($3) ON CONFLICT (asset_id) DO NOTHING",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .bind(&VariantFormat::CONTENT_TYPES[..])
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn claim_variant_job(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<VariantJob>, MetaError> {
+        // SKIP LOCKED: nodes polling at once each take a different job instead of queueing on
+        // the same row.
+        let claimed = sqlx::query(
+            "UPDATE variant_jobs SET claimed_until = $1, attempts = attempts + 1 \
+             WHERE asset_id = (SELECT asset_id FROM variant_jobs WHERE claimed_until <= $2 \
+             ORDER BY queued_at LIMIT 1 FOR UPDATE SKIP LOCKED) AND claimed_until <= $2 \
+             RETURNING asset_id, attempts",
+        )
+        .bind(to_millis(lease_until))
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        claimed
+            .map(|row| {
+                Ok(VariantJob {
+                    asset_id: rows::id(&row, "asset_id")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn plan_variants(
+        &self,
+        asset: ObjectId,
+        variants: &[Variant],
+    ) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        // FOR SHARE: a concurrent delete of the asset waits for this transaction, so the rows
+        // inserted here are seen (and their keys queued) by that delete.
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM assets WHERE id = $1 FOR SHARE")
+                .bind(asset.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        for variant in variants {
+            sqlx::query(
+                "INSERT INTO asset_variants (storage_key, asset_id, width, height, format, \
+                 quality, state, size, file_hash, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (storage_key) DO NOTHING",
+            )
+            .bind(&variant.storage_key)
+            .bind(asset.to_string())
+            .bind(variant.width)
+            .bind(variant.height)
+            .bind(&variant.format)
+            .bind(variant.quality)
+            .bind(variant.state.as_str())
+            .bind(variant.size)
+            .bind(&variant.file_hash)
+            .bind(&variant.error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn finish_variant(
+        &self,
+        key: &str,
+        outcome: VariantOutcome<'_>,
+    ) -> Result<bool, MetaError> {
+        let (state, size, hash, error) = variant_outcome_columns(outcome);
+        let result = sqlx::query(
+            "UPDATE asset_variants SET state = $1, size = $2, file_hash = $3, error = $4 \
+             WHERE storage_key = $5",
+        )
+        .bind(state.as_str())
+        .bind(size)
+        .bind(hash)
+        .bind(error)
+        .bind(key)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn finish_variant_job(&self, asset: ObjectId) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM variant_jobs WHERE asset_id = $1")
+            .bind(asset.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn variants_of(&self, assets: &[ObjectId]) -> Result<Vec<Variant>, MetaError> {
+        if assets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = assets.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "SELECT * FROM asset_variants WHERE asset_id = ANY($1) ORDER BY asset_id, width",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::variant)
+        .collect()
+    }
+
+    async fn variant(&self, key: &str) -> Result<Option<Variant>, MetaError> {
+        sqlx::query("SELECT * FROM asset_variants WHERE storage_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::variant)
+            .transpose()
     }
 
     async fn list_assets(
@@ -338,6 +473,23 @@ impl MetaStore for PostgresMeta {
         now: DateTime<Utc>,
     ) -> Result<Option<Asset>, MetaError> {
         let mut tx = self.pool.begin().await?;
+        // Lock the asset first so no variant can be planned between queueing the variants' keys
+        // and removing the rows (see `plan_variants`).
+        sqlx::query("SELECT 1 FROM assets WHERE id = $1 FOR UPDATE")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        // Every variant that may have an object, written or about to be.
+        sqlx::query(
+            "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
+             SELECT storage_key, $1, $1 FROM asset_variants WHERE asset_id = $2 \
+             ON CONFLICT (storage_key) DO UPDATE SET queued_at = EXCLUDED.queued_at, \
+             keep_until = EXCLUDED.keep_until",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         let Some(row) = sqlx::query("DELETE FROM assets WHERE id = $1 RETURNING *")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)

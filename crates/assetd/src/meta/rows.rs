@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 
-use super::{Asset, AssetState, Folder, MetaError};
+use super::{Asset, AssetState, Folder, MetaError, Variant, VariantState};
 use crate::ids::ObjectId;
 use crate::timestamp::from_millis;
 
@@ -86,6 +86,36 @@ where
         upload_expires_at: from_millis(row.try_get("upload_expires_at")?),
         created_on: from_millis(row.try_get("created_on")?),
         last_updated: from_millis(row.try_get("last_updated")?),
+    })
+}
+
+/// An `asset_variants` row.
+pub fn variant<R, DB>(row: &R) -> Result<Variant, MetaError>
+where
+    DB: Database,
+    R: SqlRow<Database = DB>,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<i64>: Decode<'r, DB> + Type<DB>,
+{
+    let state: String = row.try_get("state")?;
+    Ok(Variant {
+        storage_key: row.try_get("storage_key")?,
+        asset_id: id(row, "asset_id")?,
+        width: row.try_get("width")?,
+        height: row.try_get("height")?,
+        format: row.try_get("format")?,
+        quality: row.try_get("quality")?,
+        state: match state.as_str() {
+            "done" => VariantState::Done,
+            "failed" => VariantState::Failed,
+            _ => VariantState::Pending,
+        },
+        size: row.try_get("size")?,
+        file_hash: row.try_get("file_hash")?,
+        error: row.try_get("error")?,
     })
 }
 

@@ -14,12 +14,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
-    TokenGrant, keep_until, rows,
+    TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
 };
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
 use crate::timestamp::to_millis;
 use crate::tokens::TokenHash;
+use crate::variants::plan::VariantFormat;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -214,6 +215,22 @@ async fn insert_one(conn: &mut SqliteConnection, asset: &Asset) -> Result<(), Me
     }
 }
 
+/// The Content-Types that get variants, as a JSON array for `json_each`.
+fn raster_content_types() -> String {
+    // Plain ASCII constants: quoting them is all the encoding they need.
+    let quoted: Vec<String> = VariantFormat::CONTENT_TYPES
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect();
+    format!("[{}]", quoted.join(","))
+}
+
+/// Ids as a JSON array for `json_each` (ids are validated 24-hex values).
+fn id_array(ids: &[ObjectId]) -> Result<String, MetaError> {
+    serde_json::to_string(&ids.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .map_err(|e| MetaError::Backend(sqlx::Error::Encode(Box::new(e))))
+}
+
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -378,15 +395,152 @@ impl MetaStore for SqliteMeta {
         size: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE assets SET state = 'uploaded', size = ?, last_updated = ? WHERE id = ?",
         )
         .bind(size)
         .bind(to_millis(now))
         .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT OR IGNORE INTO variant_jobs (asset_id, queued_at) SELECT id, ?1 FROM assets \
+             WHERE id = ?2 AND content_type IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .bind(raster_content_types())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn claim_variant_job(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<VariantJob>, MetaError> {
+        // Look first, write only when there is a job: an idle worker polling must not take the
+        // database's one write lock away from uploads.
+        let Some(asset): Option<String> = sqlx::query_scalar(
+            "SELECT asset_id FROM variant_jobs WHERE claimed_until <= ? ORDER BY queued_at LIMIT 1",
+        )
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let claimed = sqlx::query(
+            "UPDATE variant_jobs SET claimed_until = ?1, attempts = attempts + 1 \
+             WHERE asset_id = ?2 AND claimed_until <= ?3 RETURNING asset_id, attempts",
+        )
+        .bind(to_millis(lease_until))
+        .bind(&asset)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        claimed
+            .map(|row| {
+                Ok(VariantJob {
+                    asset_id: rows::id(&row, "asset_id")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn plan_variants(
+        &self,
+        asset: ObjectId,
+        variants: &[Variant],
+    ) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM assets WHERE id = ?")
+            .bind(asset.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        for variant in variants {
+            sqlx::query(
+                "INSERT OR IGNORE INTO asset_variants (storage_key, asset_id, width, height, \
+                 format, quality, state, size, file_hash, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&variant.storage_key)
+            .bind(asset.to_string())
+            .bind(variant.width)
+            .bind(variant.height)
+            .bind(&variant.format)
+            .bind(variant.quality)
+            .bind(variant.state.as_str())
+            .bind(variant.size)
+            .bind(&variant.file_hash)
+            .bind(&variant.error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn finish_variant(
+        &self,
+        key: &str,
+        outcome: VariantOutcome<'_>,
+    ) -> Result<bool, MetaError> {
+        let (state, size, hash, error) = variant_outcome_columns(outcome);
+        let result = sqlx::query(
+            "UPDATE asset_variants SET state = ?, size = ?, file_hash = ?, error = ? WHERE storage_key = ?",
+        )
+        .bind(state.as_str())
+        .bind(size)
+        .bind(hash)
+        .bind(error)
+        .bind(key)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn finish_variant_job(&self, asset: ObjectId) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM variant_jobs WHERE asset_id = ?")
+            .bind(asset.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn variants_of(&self, assets: &[ObjectId]) -> Result<Vec<Variant>, MetaError> {
+        if assets.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(
+            "SELECT * FROM asset_variants WHERE asset_id IN (SELECT value FROM json_each(?)) \
+             ORDER BY asset_id, width",
+        )
+        .bind(id_array(assets)?)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::variant)
+        .collect()
+    }
+
+    async fn variant(&self, key: &str) -> Result<Option<Variant>, MetaError> {
+        sqlx::query("SELECT * FROM asset_variants WHERE storage_key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::variant)
+            .transpose()
     }
 
     async fn list_assets(
@@ -473,6 +627,16 @@ impl MetaStore for SqliteMeta {
         now: DateTime<Utc>,
     ) -> Result<Option<Asset>, MetaError> {
         let mut tx = self.pool.begin().await?;
+        // Every variant that may have an object, written or about to be: a worker records a
+        // variant's row before writing its object, and removes an object whose row is gone.
+        sqlx::query(
+            "INSERT OR REPLACE INTO blob_deletions (storage_key, queued_at, keep_until) \
+             SELECT storage_key, ?1, ?1 FROM asset_variants WHERE asset_id = ?2",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         let Some(row) = sqlx::query("DELETE FROM assets WHERE id = ? RETURNING *")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)

@@ -218,6 +218,19 @@ impl BlobStore for DiskStore {
         }))
     }
 
+    async fn put(
+        &self,
+        key: &str,
+        bytes: bytes::Bytes,
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
+        // The served Content-Type comes from the metadata, so the file needs none.
+        let mut write = self.begin_write(key).await?;
+        write.write(&bytes).await?;
+        write.commit().await?;
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match tokio::fs::remove_file(self.path_of(key)?).await {
             Ok(()) => Ok(()),

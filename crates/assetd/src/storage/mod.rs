@@ -57,6 +57,14 @@ pub trait BlobStore: Send + Sync + 'static {
         offset: u64,
         len: u64,
     ) -> Result<Option<BlobReader>, StoreError>;
+    /// Stores a whole object written by assetd itself (image variants), replacing any object
+    /// under the key; readers see the old object or the new one, never a part.
+    async fn put(
+        &self,
+        key: &str,
+        bytes: bytes::Bytes,
+        content_type: &str,
+    ) -> Result<(), StoreError>;
     /// Removes the object; removing a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Every key under `prefix` (a whole path segment, e.g. a site id), sorted.

@@ -2,14 +2,16 @@
 //!
 //! Client: the `object_store` crate (Apache Arrow project): well maintained, small, async,
 //! speaks SigV4 to any S3 endpoint with path-style or virtual-hosted addressing, and covers
-//! exactly what assetd does server-side — HEAD, ranged GET, DELETE, LIST. Uploads never pass
-//! through here: clients post them to the S3 service with a presigned POST.
+//! exactly what assetd does server-side — HEAD, ranged GET, PUT (image variants), DELETE, LIST.
+//! Uploads never pass through here: clients post them to the S3 service with a presigned POST.
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore};
+use object_store::{
+    Attribute, Attributes, GetOptions, GetRange, ObjectStore, PutOptions, PutPayload,
+};
 use tokio_util::io::StreamReader;
 
 use super::{BlobMeta, BlobReader, BlobStore, StoreError};
@@ -104,6 +106,26 @@ impl BlobStore for S3Store {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(store_error(e)),
         }
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        bytes: bytes::Bytes,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        // The Content-Type is stored with the object so a CDN in front of the bucket serves it.
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, content_type.to_owned().into());
+        let options = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        self.client
+            .put_opts(&path_of(key)?, PutPayload::from(bytes), options)
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -55,6 +55,9 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let args = ServeArgs::parse_args(Vec::<String>::new());
         let mut settings = Settings::new(&args, addr).unwrap();
+        // Tests make variants on demand (`drain_variant_jobs`), so what an asset lists never
+        // depends on a background worker's timing; a test that wants the pool turns it on.
+        settings.variants.workers = 0;
         adjust(&mut settings);
         let storage = app::Storage::from_args(&data, &args).unwrap();
         let limiter = app::rate_limiter(
@@ -65,6 +68,7 @@ impl TestServer {
         .await
         .unwrap();
         let state = app::state(data.meta.clone(), storage, limiter, settings);
+        assetd::variants::worker::spawn(&state);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(assetd::server::run(listener, state.clone(), async {
             let _ = stopped.await;
@@ -116,6 +120,18 @@ impl TestServer {
     /// Whether bytes go through assetd's own S3 endpoint (not an external S3 service).
     pub fn embedded(&self) -> bool {
         self.state.receiver.is_some()
+    }
+
+    /// Runs every queued variant job now (as the worker pool would); returns how many ran.
+    pub async fn drain_variant_jobs(&self) -> usize {
+        let mut ran = 0;
+        while assetd::variants::worker::run_one(&self.state, chrono::Utc::now())
+            .await
+            .unwrap()
+        {
+            ran += 1;
+        }
+        ran
     }
 
     pub async fn stop(mut self) {

@@ -3,3 +3,4 @@ mod delete;
 mod get;
 mod list;
 mod update;
+mod variants;

@@ -1,0 +1,15 @@
+//! Responsive-image variants: smaller copies of uploaded PNG, JPEG, WebP and GIF images at
+//! Webflow's widths, listed in each asset's `variants`.
+//!
+//! - [`plan`]: which widths and names an image gets (pure);
+//! - [`render`]: decoding, resizing and encoding in memory (pure CPU);
+//! - [`worker`]: the bounded pool that takes queued jobs, writes the variants to the blob store
+//!   and records them.
+//!
+//! A job is queued in the transaction that marks an upload complete, and a variant's row is
+//! written before its object, so a restart resumes unfinished work and a delete finds every
+//! object to remove.
+
+pub mod plan;
+pub mod render;
+pub mod worker;

@@ -1,0 +1,285 @@
+//! Making variants: decode once, resize to each width, encode in the original's format. Pure
+//! CPU work on bytes in memory, no I/O, so it runs on the blocking pool and is benchmarked alone.
+//!
+//! Decompression bombs are refused before any pixel is decoded: the header's dimensions are
+//! checked against a pixel limit first, and the decoder also gets an allocation limit in case a
+//! format's header understates what decoding allocates.
+
+use std::io::Cursor;
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat, ImageReader, Limits};
+
+use super::plan::{JPEG_QUALITY, VariantFormat, VariantSize};
+
+/// Why a variant (or every variant of an image) could not be made. The text is what the asset's
+/// `variants[].error` says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The bytes are not a readable image of the asset's format.
+    #[error("cannot decode the image: {0}")]
+    Decode(String),
+    /// The image has more pixels than the service decodes (a decompression bomb, or simply too
+    /// large).
+    #[error("the image has {pixels} pixels, more than the limit of {limit}")]
+    TooManyPixels {
+        /// width × height of the original.
+        pixels: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// Resizing failed.
+    #[error("cannot resize the image: {0}")]
+    Resize(String),
+    /// Encoding the variant failed.
+    #[error("cannot encode the variant: {0}")]
+    Encode(String),
+}
+
+/// A variant's encoded bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedVariant {
+    /// Its size in pixels.
+    pub size: VariantSize,
+    /// The encoded file.
+    pub bytes: Vec<u8>,
+}
+
+fn image_format(format: VariantFormat) -> ImageFormat {
+    match format {
+        VariantFormat::Png => ImageFormat::Png,
+        VariantFormat::Jpeg => ImageFormat::Jpeg,
+        VariantFormat::WebP => ImageFormat::WebP,
+        VariantFormat::Gif => ImageFormat::Gif,
+    }
+}
+
+fn reader(bytes: &[u8], format: VariantFormat) -> ImageReader<Cursor<&[u8]>> {
+    ImageReader::with_format(Cursor::new(bytes), image_format(format))
+}
+
+/// The image's width and height, read from its header only.
+pub fn dimensions(bytes: &[u8], format: VariantFormat) -> Result<(u32, u32), RenderError> {
+    reader(bytes, format)
+        .into_dimensions()
+        .map_err(|e| RenderError::Decode(e.to_string()))
+}
+
+/// Refuses an image of more than `max_pixels` pixels.
+pub fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<(), RenderError> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(RenderError::TooManyPixels {
+            pixels,
+            limit: max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes the image (the first frame of an animation) within `max_pixels`.
+pub fn decode(
+    bytes: &[u8],
+    format: VariantFormat,
+    max_pixels: u64,
+) -> Result<DynamicImage, RenderError> {
+    let (width, height) = dimensions(bytes, format)?;
+    check_pixels(width, height, max_pixels)?;
+    let mut limits = Limits::default();
+    // 8 bytes a pixel covers 16-bit RGBA, the widest layout these decoders produce.
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(1 << 20));
+    let mut reader = reader(bytes, format);
+    reader.limits(limits);
+    reader
+        .decode()
+        .map_err(|e| RenderError::Decode(e.to_string()))
+}
+
+/// Makes each of `sizes` from `original`, encoded as `format`. One failed variant does not stop
+/// the others.
+pub fn render(
+    original: &DynamicImage,
+    format: VariantFormat,
+    sizes: &[VariantSize],
+) -> Vec<Result<RenderedVariant, RenderError>> {
+    // JPEG has no alpha; the other formats keep it when the original has it.
+    let (pixels, pixel_type, color) =
+        if original.color().has_alpha() && format != VariantFormat::Jpeg {
+            (
+                original.to_rgba8().into_raw(),
+                PixelType::U8x4,
+                ExtendedColorType::Rgba8,
+            )
+        } else {
+            (
+                original.to_rgb8().into_raw(),
+                PixelType::U8x3,
+                ExtendedColorType::Rgb8,
+            )
+        };
+    let source = match Image::from_vec_u8(original.width(), original.height(), pixels, pixel_type) {
+        Ok(source) => source,
+        Err(e) => {
+            let error = RenderError::Resize(e.to_string());
+            return sizes.iter().map(|_| Err(error.clone())).collect();
+        }
+    };
+    let mut resizer = Resizer::new();
+    // Lanczos3, the filter image editors use for downscaling photographs; alpha is
+    // premultiplied during the resize so transparent edges do not darken.
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    sizes
+        .iter()
+        .map(|&size| {
+            let mut target = Image::new(size.width, size.height, pixel_type);
+            resizer
+                .resize(&source, &mut target, &options)
+                .map_err(|e| RenderError::Resize(e.to_string()))?;
+            let bytes = encode(target.buffer(), size, color, format)?;
+            Ok(RenderedVariant { size, bytes })
+        })
+        .collect()
+}
+
+fn encode(
+    pixels: &[u8],
+    size: VariantSize,
+    color: ExtendedColorType,
+    format: VariantFormat,
+) -> Result<Vec<u8>, RenderError> {
+    let mut out = Vec::new();
+    let (w, h) = (size.width, size.height);
+    let encoded = match format {
+        VariantFormat::Png => {
+            image::codecs::png::PngEncoder::new(&mut out).write_image(pixels, w, h, color)
+        }
+        VariantFormat::Jpeg => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+                .write_image(pixels, w, h, color)
+        }
+        VariantFormat::WebP => image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+            .write_image(pixels, w, h, color),
+        VariantFormat::Gif => {
+            // The GIF encoder quantises RGBA frames.
+            let rgba;
+            let frame = if color == ExtendedColorType::Rgba8 {
+                pixels
+            } else {
+                rgba = rgb_to_rgba(pixels);
+                &rgba
+            };
+            image::codecs::gif::GifEncoder::new(&mut out).encode(
+                frame,
+                w,
+                h,
+                ExtendedColorType::Rgba8,
+            )
+        }
+    };
+    encoded.map_err(|e| RenderError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+fn rgb_to_rgba(rgb: &[u8]) -> Vec<u8> {
+    let mut rgba = Vec::with_capacity(rgb.len() / 3 * 4);
+    for pixel in rgb.chunks_exact(3) {
+        rgba.extend_from_slice(pixel);
+        rgba.push(u8::MAX);
+    }
+    rgba
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::variants::plan::sizes;
+
+    fn encoded(format: ImageFormat, width: u32, height: u32, alpha: bool) -> Vec<u8> {
+        let image = if alpha {
+            DynamicImage::ImageRgba8(image::RgbaImage::from_fn(width, height, |x, y| {
+                image::Rgba([
+                    (x % 256) as u8,
+                    (y % 256) as u8,
+                    128,
+                    if x < width / 2 { 0 } else { 255 },
+                ])
+            }))
+        } else {
+            DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, y| {
+                image::Rgb([(x % 256) as u8, (y % 256) as u8, 64])
+            }))
+        };
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, format).expect("encode test image");
+        out.into_inner()
+    }
+
+    #[test]
+    fn each_format_round_trips_at_the_planned_sizes() {
+        for (format, image_format, alpha) in [
+            (VariantFormat::Png, ImageFormat::Png, true),
+            (VariantFormat::Jpeg, ImageFormat::Jpeg, false),
+            (VariantFormat::WebP, ImageFormat::WebP, true),
+            (VariantFormat::Gif, ImageFormat::Gif, true),
+        ] {
+            let bytes = encoded(image_format, 1200, 900, alpha);
+            let original = decode(&bytes, format, 10_000_000).expect("decode");
+            let planned = sizes(original.width(), original.height());
+            let rendered = render(&original, format, &planned);
+            assert_eq!(rendered.len(), 3, "{format:?}");
+            for (variant, size) in rendered.into_iter().zip(&planned) {
+                let variant = variant.expect("rendered");
+                let back = image::load_from_memory_with_format(&variant.bytes, image_format)
+                    .expect("variant decodes in its own format");
+                assert_eq!(
+                    (back.width(), back.height()),
+                    (size.width, size.height),
+                    "{format:?}"
+                );
+                assert_eq!(
+                    back.color().has_alpha(),
+                    alpha && format != VariantFormat::Jpeg || format == VariantFormat::Gif,
+                    "{format:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_images_over_the_pixel_limit_from_the_header() {
+        let bytes = encoded(ImageFormat::Png, 100, 100, false);
+        assert_eq!(dimensions(&bytes, VariantFormat::Png), Ok((100, 100)));
+        assert_eq!(
+            check_pixels(100, 100, 9_999),
+            Err(RenderError::TooManyPixels {
+                pixels: 10_000,
+                limit: 9_999
+            })
+        );
+        assert_eq!(check_pixels(100, 100, 10_000), Ok(()));
+        assert!(matches!(
+            decode(&bytes, VariantFormat::Png, 9_999),
+            Err(RenderError::TooManyPixels { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_and_the_wrong_format_are_decode_errors() {
+        assert!(matches!(
+            decode(b"not an image", VariantFormat::Png, 1_000_000),
+            Err(RenderError::Decode(_))
+        ));
+        let jpeg = encoded(ImageFormat::Jpeg, 10, 10, false);
+        assert!(matches!(
+            decode(&jpeg, VariantFormat::Png, 1_000_000),
+            Err(RenderError::Decode(_))
+        ));
+        let mut truncated = encoded(ImageFormat::Png, 600, 400, false);
+        truncated.truncate(truncated.len() / 2);
+        assert!(matches!(
+            decode(&truncated, VariantFormat::Png, 1_000_000),
+            Err(RenderError::Decode(_))
+        ));
+    }
+}
