@@ -31,6 +31,14 @@ const bytesOf = (text) => {
   return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
 };
 
+// A real 1×1 PNG: narrower than every variant width, so its `variants` stays empty.
+const ONE_PIXEL_PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGNgYOcDAAAgABaBpfV8AAAAAElFTkSuQmCC",
+  "base64",
+);
+const onePixelPng = () =>
+  ONE_PIXEL_PNG.buffer.slice(ONE_PIXEL_PNG.byteOffset, ONE_PIXEL_PNG.byteOffset + ONE_PIXEL_PNG.byteLength);
+
 test("every Assets method parses without validation warnings", async () => {
   const client = new WebflowClient({ accessToken: server.token, baseUrl: server.api });
   const folder = await client.assets.createFolder(server.siteId, { displayName: "js-folder" });
@@ -41,7 +49,7 @@ test("every Assets method parses without validation warnings", async () => {
   assert.equal(child.parentFolder, folder.id);
 
   const uploaded = await client.assets.utilities.createAndUpload(server.siteId, {
-    file: bytesOf("first file"),
+    file: onePixelPng(),
     fileName: "js-one.png",
     parentFolder: folder.id,
   });
@@ -49,7 +57,7 @@ test("every Assets method parses without validation warnings", async () => {
 
   const got = await client.assets.get(uploaded.id);
   assert.equal(got.id, uploaded.id);
-  assert.equal(got.size, 10);
+  assert.equal(got.size, ONE_PIXEL_PNG.length);
   assert.equal(got.contentType, "image/png");
   assert.equal(got.displayName, `${uploaded.id}_js-one.png`);
   assert.deepEqual(got.variants, []);

@@ -1,6 +1,9 @@
 """Every Assets method of the official Python SDK (webflow 2.0.0) against assetd."""
 import hashlib
+import struct
 import tempfile
+import time
+import zlib
 
 import pytest
 import requests
@@ -16,6 +19,16 @@ NO_RETRY = {"max_retries": 0}
 def sdk(server, token=None):
     env = WebflowEnvironment(base=server.api, data_api=server.api, content_delivery_api=server.api)
     return Webflow(access_token=token or server.token, environment=env)
+
+
+def png(width, height):
+    """A real RGB PNG (variants are only made from images that decode)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    row = lambda y: b"\x00" + bytes((x * 7 + y * 3) % 256 for x in range(width * 3))
+    raw = b"".join(row(y) for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def upload(client, server, name, data, folder=None):
@@ -35,20 +48,22 @@ def test_every_assets_method(server):
     child = client.assets.create_folder(site_id=server.site_id, display_name="child", parent_folder=folder.id)
     assert child.parent_folder == folder.id
 
-    first = upload(client, server, "sdk-one.png", b"one", folder.id)
+    # 1×1: narrower than every variant width, so it has none.
+    one_pixel = png(1, 1)
+    first = upload(client, server, "sdk-one.png", one_pixel, folder.id)
     second = upload(client, server, "sdk-two.pdf", b"second file")
 
     got = client.assets.get(first.id)
     assert got.id == first.id
     assert got.content_type == "image/png"
-    assert got.size == 3
+    assert got.size == len(one_pixel)
     assert got.site_id == server.site_id
     assert got.original_file_name == "sdk-one.png"
     assert got.display_name == f"{first.id}_sdk-one.png"
     assert got.variants == []
     assert got.alt_text is None
     assert got.created_on is not None and got.last_updated is not None
-    assert requests.get(got.hosted_url, timeout=10).content == b"one"
+    assert requests.get(got.hosted_url, timeout=10).content == one_pixel
 
     listed = client.assets.list(server.site_id, offset=0, limit=100)
     ids = [a.id for a in listed.assets]
@@ -109,3 +124,29 @@ def test_too_many_requests_error():
             assert 1 <= int(err.value.headers["retry-after"]) <= 60
         finally:
             limited.stop()
+
+
+def test_assets_with_variants_parse(server):
+    """A 1200×900 PNG gets 500, 800 and 1080 px variants, which the SDK parses as AssetVariant."""
+    client = sdk(server)
+    image = png(1200, 900)
+    created = upload(client, server, "wide.png", image)
+    deadline = time.monotonic() + 60
+    while True:
+        got = client.assets.get(created.id)
+        # Variants are listed as each is made; wait for the last one.
+        if len(got.variants) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [(v.width, v.height) for v in got.variants] == [(500, 375), (800, 600), (1080, 810)]
+    for variant in got.variants:
+        assert variant.format == "png" and variant.quality == 100 and variant.error is None
+        assert variant.original_file_name == f"wide-p-{variant.width}.png"
+        assert variant.display_name == f"{created.id}_wide-p-{variant.width}.png"
+        served = requests.get(variant.hosted_url, timeout=10)
+        assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+        assert served.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">II", served.content[16:24]) == (variant.width, variant.height)
+    listed = client.assets.list(server.site_id, offset=0, limit=100)
+    [item] = [a for a in listed.assets if a.id == created.id]
+    assert [v.hosted_url for v in item.variants] == [v.hosted_url for v in got.variants]

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use assetd::ids::ObjectId;
 use assetd::meta::postgres::PostgresMeta;
 use assetd::meta::sqlite::SqliteMeta;
-use assetd::meta::{Asset, AssetChanges, AssetState, MetaError, MetaStore, PageRequest, Site};
+use assetd::meta::{
+    Asset, AssetChanges, AssetState, MetaError, MetaStore, PageRequest, Site, Variant,
+    VariantOutcome, VariantState,
+};
 use assetd::scopes::Scopes;
 use assetd::tokens::TokenHash;
 use chrono::{Duration, DurationRound, TimeDelta, Utc};
@@ -476,6 +479,142 @@ async fn concurrent_inserts_fail_alone(meta: Arc<dyn MetaStore>) {
     assert_eq!(meta.asset_counts().await.unwrap().pending, 101);
 }
 
+fn planned(asset: &Asset, width: i64) -> Variant {
+    Variant {
+        storage_key: format!(
+            "{}-p-{width}.png",
+            asset.storage_key.trim_end_matches(".png")
+        ),
+        asset_id: asset.id,
+        width,
+        height: Some(width / 2),
+        format: "png".into(),
+        quality: 100,
+        state: VariantState::Pending,
+        size: None,
+        file_hash: None,
+        error: None,
+    }
+}
+
+async fn variant_jobs(meta: Arc<dyn MetaStore>) {
+    let site = site(meta.as_ref()).await;
+    let t0 = now();
+    let lease = Duration::seconds(60);
+    // Completing a raster image's upload queues its job; other types queue nothing.
+    let mut svg = asset(site, None, "logo.svg", t0);
+    svg.content_type = "image/svg+xml".into();
+    meta.insert_asset(&svg).await.unwrap();
+    assert!(meta.mark_uploaded(svg.id, 5, t0).await.unwrap());
+    assert_eq!(meta.claim_variant_job(t0, t0 + lease).await.unwrap(), None);
+    let png = uploaded(meta.as_ref(), site, None, "a.png", t0).await;
+    // Marking it again (a retried confirmation) does not queue a second job.
+    assert!(meta.mark_uploaded(png.id, 5, t0).await.unwrap());
+
+    let job = meta
+        .claim_variant_job(t0, t0 + lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.asset_id, job.attempts), (png.id, 1));
+    // Leased: nobody else gets it until the lease ends; then it is claimed again, counted.
+    assert_eq!(meta.claim_variant_job(t0, t0 + lease).await.unwrap(), None);
+    let later = t0 + lease;
+    let again = meta
+        .claim_variant_job(later, later + lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.asset_id, again.attempts), (png.id, 2));
+
+    // Planning is idempotent: a resumed job keeps what was recorded before.
+    let (small, large) = (planned(&png, 500), planned(&png, 800));
+    assert!(
+        meta.plan_variants(png.id, &[small.clone(), large.clone()])
+            .await
+            .unwrap()
+    );
+    assert!(
+        meta.finish_variant(
+            &small.storage_key,
+            VariantOutcome::Done {
+                size: 42,
+                file_hash: "ab"
+            }
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        meta.plan_variants(png.id, &[small.clone(), large.clone()])
+            .await
+            .unwrap()
+    );
+    assert!(
+        meta.finish_variant(&large.storage_key, VariantOutcome::Failed("broken"))
+            .await
+            .unwrap()
+    );
+    let stored = meta.variants_of(&[png.id, svg.id]).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        (
+            stored[0].width,
+            stored[0].state,
+            stored[0].size,
+            stored[0].file_hash.as_deref()
+        ),
+        (500, VariantState::Done, Some(42), Some("ab"))
+    );
+    assert_eq!(
+        (stored[1].width, stored[1].state, stored[1].error.as_deref()),
+        (800, VariantState::Failed, Some("broken"))
+    );
+    assert_eq!(
+        meta.variant(&small.storage_key).await.unwrap().as_ref(),
+        Some(&stored[0])
+    );
+    meta.finish_variant_job(png.id).await.unwrap();
+    assert_eq!(
+        meta.claim_variant_job(later + lease, later + lease * 2)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Deleting the asset removes its variant rows and queues their keys with the original's.
+    let t1 = now();
+    meta.delete_asset(png.id, t1).await.unwrap().unwrap();
+    assert!(meta.variants_of(&[png.id]).await.unwrap().is_empty());
+    let mut queued = meta.queued_blob_deletions(100).await.unwrap();
+    queued.sort();
+    let mut expected = vec![
+        png.storage_key.clone(),
+        small.storage_key.clone(),
+        large.storage_key.clone(),
+    ];
+    expected.sort();
+    assert_eq!(queued, expected);
+    // A worker finishing a variant of a deleted asset learns it (and removes its object).
+    assert!(
+        !meta
+            .finish_variant(&small.storage_key, VariantOutcome::Failed("late"))
+            .await
+            .unwrap()
+    );
+    assert!(!meta.plan_variants(png.id, &[small]).await.unwrap());
+
+    // A job whose asset is deleted before it runs disappears with it.
+    let gone = uploaded(meta.as_ref(), site, None, "b.png", t1).await;
+    meta.delete_asset(gone.id, t1).await.unwrap().unwrap();
+    assert_eq!(
+        meta.claim_variant_job(later + lease, later + lease * 2)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -509,5 +648,6 @@ conformance!(
     folders,
     concurrent_duplicate_folders,
     assets_lifecycle,
-    listing_and_folder_filter
+    listing_and_folder_filter,
+    variant_jobs
 );

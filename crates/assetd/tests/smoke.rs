@@ -137,3 +137,94 @@ fn kill_and_wait(child: &mut std::process::Child) {
     let status = child.wait().unwrap();
     assert!(status.success(), "server exited with {status}");
 }
+
+/// Starts `assetd serve` on `dir` with `extra` flags; returns the child and its address.
+fn serve(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String, Vec<String>) {
+    let mut child = assetd(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("assetd: listening on http://") {
+            let addr = rest.split(' ').next().unwrap().to_owned();
+            return (child, addr, printed);
+        }
+        printed.push(line);
+    }
+    let status = child.wait().unwrap();
+    panic!("assetd exited ({status}) before listening: {printed:?}");
+}
+
+#[test]
+fn a_queued_variant_job_survives_a_crash_and_runs_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // No workers: the job stays queued when the process is killed.
+    let (mut child, addr, printed) = serve(dir.path(), &["--variant-workers", "0"]);
+    let site = printed[0]
+        .strip_prefix("assetd: created site ")
+        .unwrap()
+        .to_owned();
+    let token = printed[1].rsplit(' ').next().unwrap().to_owned();
+
+    let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(1200, 600, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 0])
+    }));
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let png = png.into_inner();
+    let client = reqwest::blocking::Client::new();
+    let created: serde_json::Value = client
+        .post(format!("http://{addr}/v2/sites/{site}/assets"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"fileName": "wide.png", "fileHash": hex::encode(<md5::Md5 as md5::Digest>::digest(&png))}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut form = reqwest::blocking::multipart::Form::new();
+    for (name, value) in created["uploadDetails"].as_object().unwrap() {
+        form = form.text(name.clone(), value.as_str().unwrap().to_owned());
+    }
+    let part = reqwest::blocking::multipart::Part::bytes(png)
+        .file_name("wide.png")
+        .mime_str("image/png")
+        .unwrap();
+    let posted = client
+        .post(created["uploadUrl"].as_str().unwrap())
+        .multipart(form.part("file", part))
+        .send()
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    let id = created["id"].as_str().unwrap().to_owned();
+    child.kill().unwrap(); // SIGKILL: a crash, not a shutdown
+    child.wait().unwrap();
+
+    let (mut child, addr, _) = serve(dir.path(), &["--variant-workers", "1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let asset: serde_json::Value = client
+            .get(format!("http://{addr}/v2/assets/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let widths: Vec<u64> = asset["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["width"].as_u64().unwrap())
+            .collect();
+        if widths == [500, 800, 1080] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{asset}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    kill_and_wait(&mut child);
+}
