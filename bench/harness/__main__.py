@@ -21,7 +21,7 @@ from .procs import Children
 from .services import ASSETD, ROOT, Assetd
 from .table import Row, fail, render
 
-SECTIONS = ("create", "presign", "upload", "delivery", "scaling")
+SECTIONS = ("create", "presign", "upload", "delivery", "scaling", "variants")
 RESULTS = ROOT / "target/bench-results.md"
 
 
@@ -105,6 +105,7 @@ def main():
         if files.child:
             files.stop()
         section("scaling", measures.scaling)
+        section("variants", measures.variants)
     finally:
         children.stop_all()
         if not args.keep:

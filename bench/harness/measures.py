@@ -26,6 +26,8 @@ from .services import (BUCKET, REGION, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, Asset
                        PostgresDb, SeaweedFS, http_json)
 from .table import Row, fail, met, ratio
 
+ASSETD_BIN = ROOT / "target/release/assetd"
+
 MiB = 1024 * 1024
 CACHE_CONTROL = "max-age=31536000, must-revalidate"
 CRITERION_ESTIMATES = ROOT / "target/criterion/presign_post/new/estimates.json"
@@ -499,3 +501,76 @@ def scaling(ctx):
     finally:
         assetd.stop()
     return rows
+
+
+# --- 6. Image variants (issue 10) -------------------------------------------------------------------
+
+VARIANT_WIDTHS = (500, 800, 1080, 1600, 2000, 2600, 3200)
+
+
+def test_photo(path, width=4000, height=3000):
+    """A deterministic width×height JPEG (Q90) made with vips: sines and cellular noise in three
+    bands, so it has edges and gradients like a photograph rather than flat colour."""
+    tmp = path.parent
+    steps = [
+        ["vips", "worley", tmp / "w.v", str(width), str(height), "--cell-size", "64"],
+        ["vips", "linear", tmp / "w.v", tmp / "a.v", "255", "0"],
+        ["vips", "sines", tmp / "s.v", str(width), str(height), "--hfreq", "7", "--vfreq", "5"],
+        ["vips", "linear", tmp / "s.v", tmp / "b.v", "127", "128"],
+        ["vips", "bandjoin", f"{tmp / 'a.v'} {tmp / 'b.v'} {tmp / 'w.v'}", tmp / "j.v"],
+        ["vips", "cast", tmp / "j.v", tmp / "u.v", "uchar"],
+        ["vips", "copy", tmp / "u.v", f"{path}[Q=90]"],
+    ]
+    for step in steps:
+        subprocess.run([str(a) for a in step], check=True)
+    for name in ("w.v", "a.v", "s.v", "b.v", "j.v", "u.v"):
+        (tmp / name).unlink()
+
+
+def timed_runs(commands_of_run, runs):
+    """Wall seconds of each run; a run is a list of commands executed one after the other."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for command in commands_of_run():
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def variants(ctx):
+    print("\n== Image variants: a 4000×3000 JPEG to Webflow's 7 widths, assetd vs the vips CLI",
+          flush=True)
+    work = ctx.work / "variants"
+    work.mkdir(parents=True, exist_ok=True)
+    photo = work / "photo.jpg"
+    test_photo(photo)
+    runs = 3 if ctx.sizes.quick else 15
+    assetd_out, vips_out = work / "assetd", work / "vips"
+    vips_out.mkdir(exist_ok=True)
+    # assetd decodes once and resizes to every width (what its worker does per upload).
+    ours = lambda: [[str(ASSETD_BIN), "variants", str(photo), "--out", str(assetd_out)]]
+    # vips thumbnail, once per width, at the same JPEG quality (85): shrink-on-load makes each
+    # call decode only as much of the JPEG as that width needs.
+    theirs = lambda: [["vips", "thumbnail", str(photo), f"{vips_out}/photo-p-{w}.jpg[Q=85]", str(w)]
+                      for w in VARIANT_WIDTHS]
+    # Interleaved, so both see the same machine load.
+    ours_s, theirs_s = [], []
+    for _ in range(runs):
+        ours_s += timed_runs(ours, 1)
+        theirs_s += timed_runs(theirs, 1)
+    made = sorted(p.name for p in assetd_out.iterdir())
+    expected = sorted(f"photo-p-{w}.jpg" for w in VARIANT_WIDTHS)
+    if made != expected:
+        raise RuntimeError(f"assetd made {made}, expected {expected}")
+    ours_rate = len(VARIANT_WIDTHS) / statistics.median(ours_s)
+    theirs_rate = len(VARIANT_WIDTHS) / statistics.median(theirs_s)
+    ctx.note(f"variants of a 4000×3000 JPEG ({photo.stat().st_size / MiB:.1f} MiB, Q90) to "
+             f"{len(VARIANT_WIDTHS)} widths, median of {runs} interleaved runs: assetd "
+             f"{statistics.median(ours_s) * 1000:,.0f} ms per image (one process: decode once, "
+             f"Lanczos3 resize, JPEG Q85), vips thumbnail {statistics.median(theirs_s) * 1000:,.0f} ms "
+             f"(7 processes, shrink-on-load)")
+    row = Row("Image variants, 4000×3000 JPEG → 7 widths", "assetd variants",
+              f"{ours_rate:,.1f} variants/s", f"{theirs_rate:,.1f} variants/s (vips)",
+              ratio=ratio(ours_rate / theirs_rate), goal="report (no goal set)", met="—")
+    return [row]

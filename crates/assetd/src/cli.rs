@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use crate::app;
 use crate::config::{
     Cli, Command, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand, UploadArgs,
+    VariantsArgs,
 };
 use crate::server;
 
@@ -30,10 +31,12 @@ fn init_logging(format: LogFormat) {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     init_logging(cli.log_format);
-    if let Command::Upload(args) = cli.command {
-        // A pure HTTP client: it needs no data directory.
-        return upload(args).await;
-    }
+    // Neither needs a data directory.
+    let cli = match cli.command {
+        Command::Upload(args) => return upload(args).await,
+        Command::Variants(args) => return make_variants(&args),
+        _ => cli,
+    };
     let data = app::open(&cli.data_dir, cli.database_url.as_deref()).await?;
     match cli.command {
         Command::Serve(args) => serve(data, *args).await,
@@ -42,7 +45,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{id}");
             Ok(())
         }
-        Command::Upload(_) => unreachable!("handled above"),
+        Command::Upload(_) | Command::Variants(_) => unreachable!("handled above"),
         Command::Token(TokenCommand::Create { sites, scope }) => {
             if scope.is_empty() {
                 return Err("--scope must name at least one scope".into());
@@ -122,6 +125,35 @@ async fn upload(args: UploadArgs) -> Result<(), CliError> {
     .await;
     if failures > 0 {
         return Err(format!("{failures} of {total} files failed").into());
+    }
+    Ok(())
+}
+
+/// `assetd variants`: one line per variant, `{width}x{height} {path}` or `{width} error: …`.
+fn make_variants(args: &VariantsArgs) -> Result<(), CliError> {
+    use crate::variants::{plan, render};
+    let name = args
+        .file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("the file name is not UTF-8")?;
+    let format = crate::file_types::from_file_name(name)
+        .and_then(|t| plan::VariantFormat::from_content_type(t.content_type))
+        .ok_or("only PNG, JPEG, WebP and GIF files get variants")?;
+    let bytes = std::fs::read(&args.file)?;
+    let original = render::decode(&bytes, format, args.max_pixels)?;
+    let sizes = plan::sizes(original.width(), original.height());
+    std::fs::create_dir_all(&args.out)?;
+    let mut out = std::io::stdout().lock();
+    for (size, made) in sizes.iter().zip(render::render(&original, format, &sizes)) {
+        match made {
+            Ok(variant) => {
+                let path = args.out.join(plan::variant_file_name(name, size.width));
+                std::fs::write(&path, &variant.bytes)?;
+                writeln!(out, "{}x{} {}", size.width, size.height, path.display())?;
+            }
+            Err(e) => writeln!(out, "{} error: {e}", size.width)?,
+        }
     }
     Ok(())
 }

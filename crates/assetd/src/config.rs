@@ -64,6 +64,24 @@ pub enum Command {
     /// Upload files (directories recursively) through any Webflow-compatible API; prints one
     /// line per file with its hostedUrl.
     Upload(UploadArgs),
+    /// Make an image's responsive variants into a directory, exactly as the service would (to
+    /// preview them, or to benchmark variant making alone).
+    Variants(VariantsArgs),
+}
+
+/// `assetd variants` flags.
+#[derive(Debug, Clone, Args)]
+pub struct VariantsArgs {
+    /// A PNG, JPEG, WebP or GIF file.
+    pub file: PathBuf,
+
+    /// Directory the variants are written to (`{stem}-p-{width}.{ext}`).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = 40_000_000)]
+    pub max_pixels: u64,
 }
 
 /// `assetd upload` flags.
