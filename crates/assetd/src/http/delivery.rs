@@ -1,8 +1,8 @@
 //! Serving stored assets: `GET`/`HEAD {public}/files/{siteId}/{assetId}_{fileName}` (`hostedUrl`)
 //! and `GET`/`HEAD {public}/s3/{bucket}/{key}` (`assetUrl`).
 //!
-//! Both serve only assets whose upload is complete, with the asset's Content-Type, a quoted ETag
-//! (the verified MD5), Last-Modified, the configured Cache-Control, single byte ranges and
+//! Both serve only assets whose upload is complete (and their variants once made), with the
+//! asset's Content-Type, a quoted ETag (the verified MD5, or the variant's), Last-Modified, the configured Cache-Control, single byte ranges and
 //! conditional GETs. Served bytes are never trusted as active content: `nosniff` stops type
 //! guessing, and `Content-Security-Policy: sandbox` makes an SVG opened directly run no script
 //! in our origin.

@@ -2,6 +2,7 @@
 //!
 //! The embedded backend is SQLite ([`sqlite`]); PostgreSQL joins it later behind the same trait.
 
+mod group_commit;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

@@ -4,9 +4,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Acquire, Row};
 
+use super::group_commit::{BatchWriter, InsertQueue, all_failed};
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
     TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
@@ -23,6 +24,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PostgresMeta {
     pool: PgPool,
+    inserts: InsertQueue,
 }
 
 impl PostgresMeta {
@@ -42,7 +44,8 @@ impl PostgresMeta {
             .run(&pool)
             .await
             .map_err(|e| MetaError::Backend(e.into()))?;
-        Ok(Self { pool })
+        let inserts = InsertQueue::spawn((0..PG_WRITERS).map(|_| PgWriter(pool.clone())));
+        Ok(Self { pool, inserts })
     }
 
     /// The underlying pool, for tests that inspect the schema.
@@ -55,6 +58,106 @@ impl PostgresMeta {
 const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
      SELECT id FROM asset_folders WHERE id = $1 AND site_id = $2 \
      UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
+
+/// Batches committing at once (each takes a pooled connection while it commits).
+const PG_WRITERS: usize = 4;
+
+/// A group-commit writer: a pooled connection per batch (the pool reconnects after a
+/// database restart).
+struct PgWriter(PgPool);
+
+impl BatchWriter for PgWriter {
+    async fn commit_batch(&mut self, batch: &[Asset]) -> Vec<Result<(), MetaError>> {
+        let mut conn = match self.0.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => return all_failed(batch, &e),
+        };
+        // One multi-row INSERT in one transaction. If it fails (a constraint, rare: ids and keys
+        // are unique by construction), PostgreSQL has aborted the transaction, and the rows are
+        // inserted one by one, each in its own transaction, so each caller gets its own outcome.
+        if batch.len() > 1 {
+            let mut tx = match conn.begin().await {
+                Ok(tx) => tx,
+                Err(e) => return all_failed(batch, &e),
+            };
+            if insert_many(&mut tx, batch).await.is_ok() {
+                return match tx.commit().await {
+                    Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+                    Err(e) => all_failed(batch, &e),
+                };
+            }
+            if let Err(e) = tx.rollback().await {
+                return all_failed(batch, &e);
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for asset in batch {
+            outcomes.push(insert_one(&mut conn, asset).await);
+        }
+        outcomes
+    }
+}
+
+async fn insert_many(conn: &mut PgConnection, batch: &[Asset]) -> Result<(), sqlx::Error> {
+    let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
+         content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) ",
+    );
+    query.push_values(batch, |mut row, asset| {
+        row.push_bind(asset.id.to_string())
+            .push_bind(asset.site_id.to_string())
+            .push_bind(asset.folder_id.map(|f| f.to_string()))
+            .push_bind(asset.original_file_name.clone())
+            .push_bind(asset.display_name.clone())
+            .push_bind(asset.alt_text.clone())
+            .push_bind(asset.content_type.clone())
+            .push_bind(asset.file_hash.clone())
+            .push_bind(asset.storage_key.clone())
+            .push_bind(asset.size)
+            .push_bind(asset.state.as_str())
+            .push_bind(to_millis(asset.upload_expires_at))
+            .push_bind(to_millis(asset.created_on))
+            .push_bind(to_millis(asset.last_updated));
+    });
+    // Not cached: the statement's shape changes with the batch size.
+    query
+        .build()
+        .persistent(false)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+async fn insert_one(conn: &mut PgConnection, asset: &Asset) -> Result<(), MetaError> {
+    let result = sqlx::query(
+        "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
+         content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(asset.id.to_string())
+    .bind(asset.site_id.to_string())
+    .bind(asset.folder_id.map(|f| f.to_string()))
+    .bind(&asset.original_file_name)
+    .bind(&asset.display_name)
+    .bind(&asset.alt_text)
+    .bind(&asset.content_type)
+    .bind(&asset.file_hash)
+    .bind(&asset.storage_key)
+    .bind(asset.size)
+    .bind(asset.state.as_str())
+    .bind(to_millis(asset.upload_expires_at))
+    .bind(to_millis(asset.created_on))
+    .bind(to_millis(asset.last_updated))
+    .execute(conn)
+    .await;
+    match result {
+        Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(asset.site_id)),
+        Err(e) if is_unique_violation(&e) => {
+            Err(MetaError::Conflict("asset id or key already exists".into()))
+        }
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -198,34 +301,7 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError> {
-        let result = sqlx::query(
-            "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
-             content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(asset.id.to_string())
-        .bind(asset.site_id.to_string())
-        .bind(asset.folder_id.map(|f| f.to_string()))
-        .bind(&asset.original_file_name)
-        .bind(&asset.display_name)
-        .bind(&asset.alt_text)
-        .bind(&asset.content_type)
-        .bind(&asset.file_hash)
-        .bind(&asset.storage_key)
-        .bind(asset.size)
-        .bind(asset.state.as_str())
-        .bind(to_millis(asset.upload_expires_at))
-        .bind(to_millis(asset.created_on))
-        .bind(to_millis(asset.last_updated))
-        .execute(&self.pool)
-        .await;
-        match result {
-            Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(asset.site_id)),
-            Err(e) if is_unique_violation(&e) => {
-                Err(MetaError::Conflict("asset id or key already exists".into()))
-            }
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+        self.inserts.insert(asset).await
     }
 
     async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError> {

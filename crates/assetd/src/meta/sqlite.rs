@@ -10,8 +10,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
 
+use super::group_commit::{BatchWriter, InsertQueue, all_failed};
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
     TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
@@ -28,14 +28,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteMeta {
     pool: SqlitePool,
-    inserts: mpsc::Sender<PendingInsert>,
+    inserts: InsertQueue,
 }
-
-/// An asset waiting for the group-commit writer, and where to report its outcome.
-type PendingInsert = (Asset, oneshot::Sender<Result<(), MetaError>>);
-
-/// Most inserts one transaction takes.
-const MAX_BATCH: usize = 256;
 
 impl SqliteMeta {
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
@@ -61,9 +55,9 @@ impl SqliteMeta {
             .run(&pool)
             .await
             .map_err(|e| MetaError::Backend(e.into()))?;
+        // SQLite has one writer at a time: the group-commit writer owns a connection of its own.
         let writer = SqliteConnection::connect_with(&options).await?;
-        let (inserts, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(group_commit(writer, queue));
+        let inserts = InsertQueue::spawn([SqliteWriter(writer)]);
         tokio::spawn(checkpoint_periodically(pool.clone()));
         Ok(Self { pool, inserts })
     }
@@ -78,22 +72,6 @@ impl SqliteMeta {
 const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
      SELECT id FROM asset_folders WHERE id = ?1 AND site_id = ?2 \
      UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
-
-/// The insert path of Upload Asset, the hottest write. SQLite has one writer at a time and a
-/// commit costs far more than an insert, so concurrent inserts are queued to one connection that
-/// takes everything waiting (up to [`MAX_BATCH`]) into one transaction. Each caller is answered
-/// only after that transaction commits, so no acknowledged insert can be lost; a failing insert
-/// (a constraint) fails alone, because SQLite undoes just that statement.
-async fn group_commit(mut conn: SqliteConnection, mut queue: mpsc::Receiver<PendingInsert>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let outcomes = commit_batch(&mut conn, &batch).await;
-        for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-            // The caller may have gone (client disconnect); its row is committed regardless.
-            let _ = reply.send(outcome);
-        }
-    }
-}
 
 /// Copies the WAL into the database file every second without blocking writers (PASSIVE), so the
 /// WAL stays small without any request paying for it. Stops when the pool is closed.
@@ -114,23 +92,19 @@ async fn checkpoint_periodically(pool: SqlitePool) {
     }
 }
 
-async fn commit_batch(
-    conn: &mut SqliteConnection,
-    batch: &[PendingInsert],
-) -> Vec<Result<(), MetaError>> {
-    let failed_all = |e: &sqlx::Error| {
-        batch
-            .iter()
-            .map(|_| {
-                Err(MetaError::Backend(sqlx::Error::Protocol(format!(
-                    "insert batch failed: {e}"
-                ))))
-            })
-            .collect()
-    };
+/// The group-commit writer's connection.
+struct SqliteWriter(SqliteConnection);
+
+impl BatchWriter for SqliteWriter {
+    async fn commit_batch(&mut self, batch: &[Asset]) -> Vec<Result<(), MetaError>> {
+        commit_batch(&mut self.0, batch).await
+    }
+}
+
+async fn commit_batch(conn: &mut SqliteConnection, batch: &[Asset]) -> Vec<Result<(), MetaError>> {
     let mut tx = match conn.begin().await {
         Ok(tx) => tx,
-        Err(e) => return failed_all(&e),
+        Err(e) => return all_failed(batch, &e),
     };
     // One multi-row INSERT: each statement is a round trip to sqlx's SQLite thread, which is
     // what limits throughput. If it fails (a constraint, rare: ids and keys are unique by
@@ -140,26 +114,23 @@ async fn commit_batch(
         batch.iter().map(|_| Ok(())).collect()
     } else {
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (asset, _) in batch {
+        for asset in batch {
             outcomes.push(insert_one(&mut tx, asset).await);
         }
         outcomes
     };
     match tx.commit().await {
         Ok(()) => outcomes,
-        Err(e) => failed_all(&e),
+        Err(e) => all_failed(batch, &e),
     }
 }
 
-async fn insert_many(
-    conn: &mut SqliteConnection,
-    batch: &[PendingInsert],
-) -> Result<(), sqlx::Error> {
+async fn insert_many(conn: &mut SqliteConnection, batch: &[Asset]) -> Result<(), sqlx::Error> {
     let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
          content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) ",
     );
-    query.push_values(batch, |mut row, (asset, _)| {
+    query.push_values(batch, |mut row, asset| {
         row.push_bind(asset.id.to_string())
             .push_bind(asset.site_id.to_string())
             .push_bind(asset.folder_id.map(|f| f.to_string()))
@@ -370,13 +341,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError> {
-        let (reply, outcome) = oneshot::channel();
-        let closed = || MetaError::Backend(sqlx::Error::PoolClosed);
-        self.inserts
-            .send((asset.clone(), reply))
-            .await
-            .map_err(|_| closed())?;
-        outcome.await.map_err(|_| closed())?
+        self.inserts.insert(asset).await
     }
 
     async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError> {

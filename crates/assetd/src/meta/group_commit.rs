@@ -1,0 +1,90 @@
+//! Group commit for Upload Asset's inserts, the hottest write, shared by every SQL backend.
+//!
+//! A commit costs far more than an insert (an fsync for SQLite; a round trip, a WAL flush and
+//! per-transaction work for PostgreSQL), so concurrent inserts are queued to one dedicated
+//! connection that takes everything waiting (up to [`MAX_BATCH`]) into one transaction. Each
+//! caller is answered only after that transaction commits, so no acknowledged insert can be lost,
+//! and a failing insert (a constraint) fails alone: the backend retries the batch row by row.
+
+use std::future::Future;
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{Asset, MetaError};
+
+/// Most inserts one transaction takes.
+pub const MAX_BATCH: usize = 256;
+
+/// An asset waiting for the writer, and where to report its outcome.
+type PendingInsert = (Asset, oneshot::Sender<Result<(), MetaError>>);
+
+/// A backend's writer: commits a batch in one transaction and returns one outcome per asset, in
+/// order.
+pub trait BatchWriter: Send + 'static {
+    /// Inserts `batch`.
+    fn commit_batch(
+        &mut self,
+        batch: &[Asset],
+    ) -> impl Future<Output = Vec<Result<(), MetaError>>> + Send;
+}
+
+/// The queue in front of a [`BatchWriter`] running on its own task.
+#[derive(Debug, Clone)]
+pub struct InsertQueue {
+    inserts: mpsc::Sender<PendingInsert>,
+}
+
+impl InsertQueue {
+    /// Starts `writers` on a task each; they stop when every queue handle is dropped. With one
+    /// writer, batches commit one after the other (SQLite's single write lock allows no more).
+    /// With several, a batch fills while others are committing, which hides the commit's
+    /// latency (PostgreSQL's round trips and WAL flush) instead of waiting it out.
+    pub fn spawn<W: BatchWriter>(writers: impl IntoIterator<Item = W>) -> Self {
+        let (inserts, queue) = mpsc::channel(4 * MAX_BATCH);
+        let queue = Arc::new(Mutex::new(queue));
+        for writer in writers {
+            tokio::spawn(run(writer, queue.clone()));
+        }
+        Self { inserts }
+    }
+
+    /// Inserts `asset` in the next batch; returns once that batch has committed.
+    pub async fn insert(&self, asset: &Asset) -> Result<(), MetaError> {
+        let (reply, outcome) = oneshot::channel();
+        let closed = || MetaError::Backend(sqlx::Error::PoolClosed);
+        self.inserts
+            .send((asset.clone(), reply))
+            .await
+            .map_err(|_| closed())?;
+        outcome.await.map_err(|_| closed())?
+    }
+}
+
+async fn run(mut writer: impl BatchWriter, queue: Arc<Mutex<mpsc::Receiver<PendingInsert>>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut assets = Vec::with_capacity(MAX_BATCH);
+    // The lock is held only while taking a batch, never while committing it.
+    while queue.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        assets.extend(batch.iter().map(|(asset, _)| asset.clone()));
+        let outcomes = writer.commit_batch(&assets).await;
+        assets.clear();
+        for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+            // The caller may have gone (client disconnect); its row is committed regardless.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// The outcome of every asset of a batch whose transaction failed as a whole.
+pub fn all_failed(batch: &[Asset], e: &sqlx::Error) -> Vec<Result<(), MetaError>> {
+    batch
+        .iter()
+        .map(|_| {
+            Err(MetaError::Backend(sqlx::Error::Protocol(format!(
+                "insert batch failed: {e}"
+            ))))
+        })
+        .collect()
+}
