@@ -216,6 +216,10 @@ pub fn state(
         )),
         limiter: Arc::new(limiter),
         metrics: Arc::new(crate::metrics::Metrics::new()),
+        delivery_cache: Arc::new(crate::delivery_cache::DeliveryCache::new(
+            settings.delivery_cache_ttl,
+            settings.delivery_cache_bytes,
+        )),
         settings: Arc::new(settings),
         variant_jobs: Arc::new(tokio::sync::Notify::new()),
     }

@@ -249,6 +249,15 @@ pub struct ServeArgs {
     )]
     pub cache_control: String,
 
+    /// Seconds delivery remembers a served object (key, type, MD5, size and, for objects up to
+    /// 64 KiB, the bytes); a delete on another node can go unnoticed here this long. 0 = off.
+    #[arg(long, env = "ASSETD_DELIVERY_CACHE_SECS", default_value_t = 10)]
+    pub delivery_cache_secs: u64,
+
+    /// Memory the delivery cache may use, in MiB.
+    #[arg(long, env = "ASSETD_DELIVERY_CACHE_MIB", default_value_t = 64)]
+    pub delivery_cache_mib: usize,
+
     /// Image variant workers: how many images are resized at once (each holds one decoded
     /// image in memory); 0 turns variant making off.
     #[arg(long, env = "ASSETD_VARIANT_WORKERS", default_value_t = 1)]
@@ -346,6 +355,10 @@ pub struct Settings {
     pub uploads_bypass_assetd: bool,
     /// The image variant workers.
     pub variants: crate::variants::worker::VariantSettings,
+    /// How long delivery caches an object.
+    pub delivery_cache_ttl: Duration,
+    /// Bytes the delivery cache may hold.
+    pub delivery_cache_bytes: usize,
 }
 
 impl Settings {
@@ -391,6 +404,8 @@ impl Settings {
             region: args.region.clone(),
             cache_control: args.cache_control.clone(),
             cors_allowed_origins: args.cors_allowed_origins.clone(),
+            delivery_cache_ttl: Duration::from_secs(args.delivery_cache_secs),
+            delivery_cache_bytes: args.delivery_cache_mib.saturating_mul(1024 * 1024),
             variants: crate::variants::worker::VariantSettings {
                 workers: args.variant_workers,
                 max_pixels: args.variant_max_pixels,

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod confirm;
 pub mod create_request;
+pub mod delivery_cache;
 pub mod error;
 pub mod file_types;
 pub mod grant_cache;

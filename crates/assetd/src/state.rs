@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Run-time settings.
     pub settings: Arc<Settings>,
+    /// Recently served objects.
+    pub delivery_cache: Arc<crate::delivery_cache::DeliveryCache>,
     /// Wakes an idle variant worker when an upload completes.
     pub variant_jobs: Arc<tokio::sync::Notify>,
 }

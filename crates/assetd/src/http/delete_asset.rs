@@ -51,7 +51,10 @@ pub async fn delete_asset(
         .delete_asset(asset.id, now)
         .await?
         .ok_or(Error::NotFound("asset"))?;
-    let keys = std::iter::once(&deleted.storage_key).chain(variants.iter().map(|v| &v.storage_key));
+    let keys: Vec<&str> = std::iter::once(deleted.storage_key.as_str())
+        .chain(variants.iter().map(|v| v.storage_key.as_str()))
+        .collect();
+    state.delivery_cache.forget(keys.iter().copied());
     for key in keys {
         match state.blobs.delete(key).await {
             Ok(()) => state.meta.finish_blob_deletion(key, now).await?,

@@ -7,12 +7,16 @@
 //! guessing, and `Content-Security-Policy: sandbox` makes an SVG opened directly run no script
 //! in our origin.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
+use crate::delivery_cache::{CachedObject, SMALL_OBJECT};
 use crate::error::{Error, S3Error};
 use crate::http::path::{ApiPath, S3Path};
 use crate::keys::parse_storage_key;
@@ -36,7 +40,7 @@ pub async fn hosted(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let key = format!("{site}/{file}");
-    let object = servable(&state, &key)
+    let object = cached_servable(&state, &key)
         .await?
         .ok_or(Error::NotFound("asset"))?;
     serve(&state, &object, &headers)
@@ -53,7 +57,7 @@ pub async fn s3_object(
     if bucket != state.signer.bucket() {
         return Err(S3Error::NoSuchBucket);
     }
-    let object = servable(&state, &key)
+    let object = cached_servable(&state, &key)
         .await
         .map_err(S3Error::internal)?
         .ok_or(S3Error::NoSuchKey)?;
@@ -69,6 +73,31 @@ struct Servable {
     content_type: String,
     /// MD5 of the bytes, the ETag.
     md5: String,
+}
+
+/// The object under `key` if it may be served, from the cache or else from the metadata and the
+/// store (then cached).
+async fn cached_servable(state: &AppState, key: &str) -> Result<Option<Arc<CachedObject>>, Error> {
+    let now = Instant::now();
+    if let Some(object) = state.delivery_cache.get(key, now) {
+        return Ok(Some(object));
+    }
+    let Some(servable) = servable(state, key).await? else {
+        return Ok(None);
+    };
+    let Some((meta, body)) = state.blobs.fetch_small(&servable.key, SMALL_OBJECT).await? else {
+        return Ok(None);
+    };
+    let object = Arc::new(CachedObject {
+        key: servable.key,
+        content_type: servable.content_type,
+        md5: servable.md5,
+        size: meta.size,
+        modified: meta.modified,
+        body,
+    });
+    state.delivery_cache.insert(object.clone(), now);
+    Ok(Some(object))
 }
 
 async fn servable(state: &AppState, key: &str) -> Result<Option<Servable>, Error> {
@@ -119,14 +148,12 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 
 async fn serve(
     state: &AppState,
-    object: &Servable,
+    object: &CachedObject,
     request: &HeaderMap,
 ) -> Result<Option<Response>, StoreError> {
-    let Some(meta) = state.blobs.head(&object.key).await? else {
-        return Ok(None);
-    };
+    let size = object.size;
     let etag = format!("\"{}\"", object.md5);
-    let last_modified = httpdate::fmt_http_date(meta.modified);
+    let last_modified = httpdate::fmt_http_date(object.modified);
 
     let not_modified = match header_str(request, header::IF_NONE_MATCH) {
         Some(tags) => etag_matches(tags, &etag),
@@ -134,15 +161,15 @@ async fn serve(
             .and_then(|since| httpdate::parse_http_date(since).ok())
             .is_some_and(|since| {
                 // HTTP dates have whole seconds; compare at that precision.
-                httpdate::HttpDate::from(meta.modified) <= httpdate::HttpDate::from(since)
+                httpdate::HttpDate::from(object.modified) <= httpdate::HttpDate::from(since)
             }),
     };
 
     let (status, start, len) = if not_modified {
         (StatusCode::NOT_MODIFIED, 0, 0)
     } else {
-        match ranges::parse(header_str(request, header::RANGE), meta.size) {
-            RangeRequest::Full => (StatusCode::OK, 0, meta.size),
+        match ranges::parse(header_str(request, header::RANGE), size) {
+            RangeRequest::Full => (StatusCode::OK, 0, size),
             RangeRequest::Partial { start, end } => {
                 (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
             }
@@ -151,9 +178,21 @@ async fn serve(
     };
 
     let body = if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
-        match state.blobs.read(&object.key, start, len).await? {
-            Some(reader) => Body::from_stream(ReaderStream::with_capacity(reader, READ_CHUNK)),
-            None => return Ok(None),
+        match &object.body {
+            Some(bytes) => {
+                let (start, len) = (
+                    usize::try_from(start).unwrap_or(usize::MAX),
+                    usize::try_from(len).unwrap_or(usize::MAX),
+                );
+                match bytes.get(start..start.saturating_add(len)) {
+                    Some(_) => Body::from(bytes.slice(start..start + len)),
+                    None => return Ok(None),
+                }
+            }
+            None => match state.blobs.read(&object.key, start, len).await? {
+                Some(reader) => Body::from_stream(ReaderStream::with_capacity(reader, READ_CHUNK)),
+                None => return Ok(None),
+            },
         }
     } else {
         Body::empty()
@@ -178,12 +217,12 @@ async fn serve(
             if status == StatusCode::PARTIAL_CONTENT {
                 set(
                     header::CONTENT_RANGE,
-                    &format!("bytes {start}-{}/{}", start + len - 1, meta.size),
+                    &format!("bytes {start}-{}/{}", start + len - 1, size),
                 );
             }
         }
         StatusCode::RANGE_NOT_SATISFIABLE => {
-            set(header::CONTENT_RANGE, &format!("bytes */{}", meta.size));
+            set(header::CONTENT_RANGE, &format!("bytes */{size}"));
         }
         _ => {}
     }

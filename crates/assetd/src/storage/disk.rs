@@ -231,6 +231,41 @@ impl BlobStore for DiskStore {
         Ok(())
     }
 
+    async fn fetch_small(
+        &self,
+        key: &str,
+        small: u64,
+    ) -> Result<Option<(BlobMeta, Option<bytes::Bytes>)>, StoreError> {
+        let path = self.path_of(key)?;
+        // Open, stat and (if small) read in one hop to the blocking pool.
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let stat = file.metadata()?;
+            if !stat.is_file() {
+                return Ok(None);
+            }
+            let meta = BlobMeta {
+                size: stat.len(),
+                modified: stat.modified()?,
+                etag: None,
+            };
+            if meta.size > small {
+                return Ok(Some((meta, None)));
+            }
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
+            file.take(meta.size).read_to_end(&mut bytes)?;
+            Ok(Some((meta, Some(bytes.into()))))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(StoreError::from)
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match tokio::fs::remove_file(self.path_of(key)?).await {
             Ok(()) => Ok(()),

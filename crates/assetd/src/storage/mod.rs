@@ -65,6 +65,27 @@ pub trait BlobStore: Send + Sync + 'static {
         bytes: bytes::Bytes,
         content_type: &str,
     ) -> Result<(), StoreError>;
+    /// The object's metadata and, if it has at most `small` bytes, its bytes; `None` if it does
+    /// not exist. Delivery's first look at an object: one call instead of a HEAD and a GET.
+    async fn fetch_small(
+        &self,
+        key: &str,
+        small: u64,
+    ) -> Result<Option<(BlobMeta, Option<bytes::Bytes>)>, StoreError> {
+        use tokio::io::AsyncReadExt;
+        let Some(meta) = self.head(key).await? else {
+            return Ok(None);
+        };
+        if meta.size > small {
+            return Ok(Some((meta, None)));
+        }
+        let Some(mut reader) = self.read(key, 0, meta.size).await? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
+        reader.read_to_end(&mut bytes).await?;
+        Ok(Some((meta, Some(bytes.into()))))
+    }
     /// Removes the object; removing a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Every key under `prefix` (a whole path segment, e.g. a site id), sorted.

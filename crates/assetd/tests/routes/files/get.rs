@@ -184,3 +184,54 @@ async fn names_with_spaces_and_unicode_are_served_at_their_encoded_urls() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn cached_objects_serve_the_same_bytes_and_ranges_and_a_delete_forgets_them() {
+    let server = TestServer::start().await;
+    // One object small enough to be cached with its bytes, one served from the store each time.
+    let small: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let large: Vec<u8> = (0..=250u8).cycle().take(100 * 1024).collect();
+    let mut urls = Vec::new();
+    for (name, bytes) in [("small.pdf", &small), ("large.pdf", &large)] {
+        let created = uploaded(&server, name, bytes, "application/pdf").await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        for url in [&created["hostedUrl"], &created["assetUrl"]] {
+            let url = url.as_str().unwrap().to_owned();
+            // The first GET fills the cache, the next ones are served from it.
+            for _ in 0..3 {
+                let whole = server.client.get(&url).send().await.unwrap();
+                assert_eq!(whole.status(), 200);
+                assert_eq!(
+                    whole.headers()["etag"],
+                    format!("\"{}\"", md5_hex(bytes)).as_str()
+                );
+                assert_eq!(whole.bytes().await.unwrap(), &bytes[..]);
+                let part = server
+                    .client
+                    .get(&url)
+                    .header("range", "bytes=10-19")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(part.status(), 206);
+                assert_eq!(
+                    part.headers()["content-range"],
+                    format!("bytes 10-19/{}", bytes.len()).as_str()
+                );
+                assert_eq!(part.bytes().await.unwrap(), &bytes[10..20]);
+            }
+            urls.push(url);
+        }
+        let deleted = server
+            .api(reqwest::Method::DELETE, &format!("/v2/assets/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+    }
+    for url in &urls {
+        let gone = server.client.get(url).send().await.unwrap();
+        assert_eq!(gone.status(), 404, "{url} is still served after its delete");
+    }
+    server.stop().await;
+}

@@ -1,0 +1,179 @@
+//! What delivery knows about recently served objects, so a hot asset is served without a
+//! database query or a file read.
+//!
+//! An uploaded asset's (or a made variant's) key, Content-Type, MD5, size and modification time
+//! never change, so they can be cached; small objects' bytes are cached with them (up to a
+//! byte budget). A delete on this node forgets its keys at once; an entry also expires after a
+//! few seconds, which bounds how long another node's delete can go unnoticed here (a CDN in
+//! front caches for much longer anyway).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+
+/// Objects up to this size keep their bytes in the cache.
+pub const SMALL_OBJECT: u64 = 64 * 1024;
+
+/// A servable object as delivery needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedObject {
+    /// Its key in the blob store.
+    pub key: String,
+    /// Served Content-Type.
+    pub content_type: String,
+    /// MD5 of the bytes (the ETag).
+    pub md5: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the bytes were written (Last-Modified).
+    pub modified: SystemTime,
+    /// The whole object, for small objects.
+    pub body: Option<Bytes>,
+}
+
+struct Entry {
+    object: Arc<CachedObject>,
+    expires: Instant,
+}
+
+/// The cache: a map with a time to live and a budget for cached bytes.
+pub struct DeliveryCache {
+    ttl: Duration,
+    max_bytes: usize,
+    state: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    bytes: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, key: &str) {
+        if let Some(entry) = self.map.remove(key) {
+            self.bytes -= cost(&entry.object);
+        }
+    }
+}
+
+/// What an entry counts against the budget: its body and a fixed share for the rest.
+fn cost(object: &CachedObject) -> usize {
+    256 + object.key.len() + object.body.as_ref().map_or(0, Bytes::len)
+}
+
+impl DeliveryCache {
+    /// A cache whose entries live `ttl` and whose entries take at most `max_bytes`; a zero TTL
+    /// or budget turns it off.
+    pub fn new(ttl: Duration, max_bytes: usize) -> Self {
+        Self {
+            ttl,
+            max_bytes,
+            state: Mutex::new(Entries::default()),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // A panic while holding the lock cannot leave the map inconsistent (every change is one
+        // insert or remove), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The live entry for `key`.
+    pub fn get(&self, key: &str, now: Instant) -> Option<Arc<CachedObject>> {
+        let mut entries = self.entries();
+        match entries.map.get(key) {
+            Some(entry) if entry.expires > now => Some(entry.object.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remembers `object` until `now + ttl`. When the budget is exceeded, everything cached so
+    /// far is dropped: simple, and rare with a budget well above the hot set.
+    pub fn insert(&self, object: Arc<CachedObject>, now: Instant) {
+        let size = cost(&object);
+        if self.ttl.is_zero() || size > self.max_bytes {
+            return;
+        }
+        let mut entries = self.entries();
+        entries.remove(&object.key);
+        if entries.bytes + size > self.max_bytes {
+            entries.map.clear();
+            entries.bytes = 0;
+        }
+        entries.bytes += size;
+        let expires = now + self.ttl;
+        entries
+            .map
+            .insert(object.key.clone(), Entry { object, expires });
+    }
+
+    /// Forgets `keys` (a deleted asset and its variants).
+    pub fn forget<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        let mut entries = self.entries();
+        for key in keys {
+            entries.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str, body: usize) -> Arc<CachedObject> {
+        Arc::new(CachedObject {
+            key: key.into(),
+            content_type: "image/png".into(),
+            md5: "0".repeat(32),
+            size: body as u64,
+            modified: SystemTime::UNIX_EPOCH,
+            body: Some(Bytes::from(vec![0; body])),
+        })
+    }
+
+    #[test]
+    fn entries_expire_and_deletes_forget_them() {
+        let cache = DeliveryCache::new(Duration::from_secs(10), 1 << 20);
+        let t0 = Instant::now();
+        cache.insert(object("s/a_x.png", 10), t0);
+        cache.insert(object("s/a_x-p-500.png", 10), t0);
+        assert!(
+            cache
+                .get("s/a_x.png", t0 + Duration::from_secs(9))
+                .is_some()
+        );
+        assert!(
+            cache
+                .get("s/a_x.png", t0 + Duration::from_secs(10))
+                .is_none()
+        );
+        cache.forget(["s/a_x-p-500.png"]);
+        assert!(cache.get("s/a_x-p-500.png", t0).is_none());
+    }
+
+    #[test]
+    fn the_byte_budget_is_never_exceeded() {
+        let cache = DeliveryCache::new(Duration::from_secs(10), 4096);
+        let t0 = Instant::now();
+        for i in 0..100 {
+            cache.insert(object(&format!("k{i}"), 1000), t0);
+            assert!(cache.entries().bytes <= 4096);
+        }
+        // The newest is always there; something larger than the budget is not cached.
+        assert!(cache.get("k99", t0).is_some());
+        cache.insert(object("huge", 5000), t0);
+        assert!(cache.get("huge", t0).is_none());
+        let off = DeliveryCache::new(Duration::ZERO, 4096);
+        off.insert(object("k", 1), t0);
+        assert!(off.get("k", t0).is_none());
+    }
+}
