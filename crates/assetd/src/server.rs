@@ -28,6 +28,9 @@ use crate::state::AppState;
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(30);
 
+/// Most bytes hyper buffers per HTTP/1 connection.
+const READ_BUFFER_MAX: usize = 64 * 1024;
+
 /// Serves until `shutdown` completes, then finishes in-flight requests and returns.
 pub async fn run(
     listener: TcpListener,
@@ -41,7 +44,10 @@ pub async fn run(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        // hyper's read buffer grows to ~400 KiB on a connection streaming a body; 64 concurrent
+        // uploads then hold 25 MiB in buffers alone. 64 KiB keeps reads large enough to be cheap.
+        .max_buf_size(READ_BUFFER_MAX);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
