@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Acquire, Row};
 
-use super::group_commit::{BatchWriter, InsertQueue, all_failed};
+use super::group_commit::{BatchWriter, InsertQueue, all_failed, insert_statement};
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
     TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
@@ -99,28 +99,7 @@ impl BatchWriter for PgWriter {
 }
 
 async fn insert_many(conn: &mut PgConnection, batch: &[Asset]) -> Result<(), sqlx::Error> {
-    let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-        "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
-         content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) ",
-    );
-    query.push_values(batch, |mut row, asset| {
-        row.push_bind(asset.id.to_string())
-            .push_bind(asset.site_id.to_string())
-            .push_bind(asset.folder_id.map(|f| f.to_string()))
-            .push_bind(asset.original_file_name.clone())
-            .push_bind(asset.display_name.clone())
-            .push_bind(asset.alt_text.clone())
-            .push_bind(asset.content_type.clone())
-            .push_bind(asset.file_hash.clone())
-            .push_bind(asset.storage_key.clone())
-            .push_bind(asset.size)
-            .push_bind(asset.state.as_str())
-            .push_bind(to_millis(asset.upload_expires_at))
-            .push_bind(to_millis(asset.created_on))
-            .push_bind(to_millis(asset.last_updated));
-    });
-    // Not cached: the statement's shape changes with the batch size.
-    query
+    insert_statement::<sqlx::Postgres>(batch)
         .build()
         .persistent(false)
         .execute(conn)
