@@ -26,6 +26,9 @@ struct Cluster {
     _db: pg::FreshDatabase,
 }
 
+/// The nodes' delivery cache lifetime: how long a node may serve an asset another node deleted.
+const DELIVERY_CACHE_SECS: u64 = 2;
+
 fn redis_url() -> String {
     std::env::var("ASSETD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
@@ -53,6 +56,8 @@ async fn cluster(rate_limit: u32) -> Option<Cluster> {
             redis_url(),
             "--rate-limit-per-minute".to_owned(),
             rate_limit.to_string(),
+            "--delivery-cache-secs".to_owned(),
+            DELIVERY_CACHE_SECS.to_string(),
         ]);
         let settings = Settings::new(&args, addr).unwrap();
         let storage = app::Storage::from_args(&data, &args).unwrap();
@@ -206,6 +211,23 @@ async fn create_on_one_node_then_read_update_delete_on_the_other() {
             .status(),
         404
     );
+    // Node 0 served (and cached) the small asset before node 1 deleted it: it stops serving it
+    // once its cache entry expires, not later.
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(DELIVERY_CACHE_SECS)
+        + std::time::Duration::from_millis(500);
+    loop {
+        let status = c.client.get(hosted).send().await.unwrap().status();
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a deleted asset is still served after the delivery cache's lifetime"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(
         c.client
             .get(created["assetUrl"].as_str().unwrap())
