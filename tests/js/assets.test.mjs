@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Webflow, WebflowClient } from "webflow-api";
+import zlib from "node:zlib";
 import { startServer } from "./server.mjs";
 
 const warnings = [];
@@ -82,6 +83,57 @@ test("every Assets method parses without validation warnings", async () => {
 
   await client.assets.delete(other.id);
   await assert.rejects(client.assets.get(other.id), (err) => err instanceof Webflow.NotFoundError);
+});
+
+// A real RGB PNG of width × height (zlib from Node's standard library).
+const png = (width, height) => {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc32 = (bytes) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (kind, data) => {
+    const body = Buffer.concat([Buffer.from(kind, "ascii"), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width * 3; x++) raw[y * (width * 3 + 1) + 1 + x] = (x * 7 + y * 3) % 256;
+  }
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const file = Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+  return file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength);
+};
+
+test("assets with variants parse without validation warnings", async () => {
+  const client = new WebflowClient({ accessToken: server.token, baseUrl: server.api });
+  const uploaded = await client.assets.utilities.createAndUpload(server.siteId, { file: png(900, 600), fileName: "js-wide.png" });
+  const deadline = Date.now() + 60_000;
+  let got = await client.assets.get(uploaded.id);
+  while (got.variants.length < 2 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    got = await client.assets.get(uploaded.id);
+  }
+  assert.deepEqual(got.variants.map((v) => [v.width, v.height, v.format, v.quality]), [[500, 333], [800, 533]].map(([w, h]) => [w, h, "png", 100]));
+  for (const variant of got.variants) {
+    assert.equal(variant.originalFileName, `js-wide-p-${variant.width}.png`);
+    const served = await fetch(variant.hostedUrl);
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get("content-type"), "image/png");
+  }
 });
 
 test("the SDK's error classes come back where they belong", async () => {
