@@ -9,7 +9,10 @@ use std::io::Cursor;
 
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{
+    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits,
+};
 
 use super::plan::{JPEG_QUALITY, VariantFormat, VariantSize};
 
@@ -59,11 +62,33 @@ fn reader(bytes: &[u8], format: VariantFormat) -> ImageReader<Cursor<&[u8]>> {
     ImageReader::with_format(Cursor::new(bytes), image_format(format))
 }
 
-/// The image's width and height, read from its header only.
+/// The image's width and height as displayed, read from its header only: a photo whose EXIF
+/// orientation turns it by a quarter has its width and height swapped.
 pub fn dimensions(bytes: &[u8], format: VariantFormat) -> Result<(u32, u32), RenderError> {
-    reader(bytes, format)
-        .into_dimensions()
-        .map_err(|e| RenderError::Decode(e.to_string()))
+    let mut decoder = reader(bytes, format)
+        .into_decoder()
+        .map_err(|e| RenderError::Decode(e.to_string()))?;
+    let (width, height) = decoder.dimensions();
+    Ok(if turns_a_quarter(orientation(&mut decoder)) {
+        (height, width)
+    } else {
+        (width, height)
+    })
+}
+
+/// The EXIF orientation; a missing or unreadable one means none (as browsers treat it).
+fn orientation(decoder: &mut impl ImageDecoder) -> Orientation {
+    decoder.orientation().unwrap_or(Orientation::NoTransforms)
+}
+
+fn turns_a_quarter(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
 }
 
 /// Refuses an image of more than `max_pixels` pixels.
@@ -78,7 +103,9 @@ pub fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<(), Rend
     Ok(())
 }
 
-/// Decodes the image (the first frame of an animation) within `max_pixels`.
+/// Decodes the image (the first frame of an animation) within `max_pixels`, turned upright by
+/// its EXIF orientation: browsers show photos upright, so their variants must be too (variants
+/// are encoded without the EXIF block that would turn them).
 pub fn decode(
     bytes: &[u8],
     format: VariantFormat,
@@ -91,9 +118,12 @@ pub fn decode(
     limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(1 << 20));
     let mut reader = reader(bytes, format);
     reader.limits(limits);
-    reader
-        .decode()
-        .map_err(|e| RenderError::Decode(e.to_string()))
+    let decode_error = |e: image::ImageError| RenderError::Decode(e.to_string());
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let orientation = orientation(&mut decoder);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
 /// Makes each of `sizes` from `original`, encoded as `format`. One failed variant does not stop
@@ -244,6 +274,64 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A JPEG whose EXIF orientation is 6: stored landscape, shown turned a quarter clockwise.
+    fn jpeg_turned_a_quarter(width: u32, height: u32) -> Vec<u8> {
+        let image = DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, _| {
+            if x < width / 2 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
+        }));
+        let jpeg = {
+            let mut out = Cursor::new(Vec::new());
+            image.write_to(&mut out, ImageFormat::Jpeg).expect("encode");
+            out.into_inner()
+        };
+        // APP1 "Exif": a little-endian TIFF header and one IFD entry, Orientation (0x0112) = 6.
+        let mut exif = vec![0xFF, 0xE1, 0x00, 34];
+        exif.extend_from_slice(b"Exif\0\0II*\0\x08\0\0\0\x01\0");
+        exif.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&exif);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn photos_are_turned_upright_by_their_exif_orientation() {
+        let bytes = jpeg_turned_a_quarter(1200, 600);
+        assert_eq!(dimensions(&bytes, VariantFormat::Jpeg), Ok((600, 1200)));
+        let upright = decode(&bytes, VariantFormat::Jpeg, 10_000_000).expect("decode");
+        assert_eq!((upright.width(), upright.height()), (600, 1200));
+        // The stored left half (red) is now the top half.
+        let rgb = upright.to_rgb8();
+        assert!(
+            rgb.get_pixel(300, 100).0[0] > 200,
+            "{:?}",
+            rgb.get_pixel(300, 100)
+        );
+        assert!(
+            rgb.get_pixel(300, 1100).0[2] > 200,
+            "{:?}",
+            rgb.get_pixel(300, 1100)
+        );
+        let planned = sizes(upright.width(), upright.height());
+        assert_eq!(
+            planned,
+            vec![VariantSize {
+                width: 500,
+                height: 1000
+            }]
+        );
+        let variant = render(&upright, VariantFormat::Jpeg, &planned)
+            .remove(0)
+            .expect("rendered");
+        let back = image::load_from_memory_with_format(&variant.bytes, ImageFormat::Jpeg)
+            .expect("decodes");
+        assert_eq!((back.width(), back.height()), (500, 1000));
     }
 
     #[test]
