@@ -13,7 +13,6 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Asset, MetaError};
-use crate::timestamp::to_millis;
 
 /// Most inserts one transaction takes.
 pub const MAX_BATCH: usize = 256;
@@ -88,38 +87,4 @@ pub fn all_failed(batch: &[Asset], e: &sqlx::Error) -> Vec<Result<(), MetaError>
             ))))
         })
         .collect()
-}
-
-/// The multi-row INSERT of a batch, in any backend's placeholder style. Not to be cached as a
-/// prepared statement: its shape changes with the batch size.
-pub fn insert_statement<'a, DB>(batch: &'a [Asset]) -> sqlx::QueryBuilder<'a, DB>
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut query = sqlx::QueryBuilder::<DB>::new(
-        "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
-         content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) ",
-    );
-    query.push_values(batch, |mut row, asset| {
-        row.push_bind(asset.id.to_string())
-            .push_bind(asset.site_id.to_string())
-            .push_bind(asset.folder_id.map(|f| f.to_string()))
-            .push_bind(asset.original_file_name.as_str())
-            .push_bind(asset.display_name.as_str())
-            .push_bind(asset.alt_text.clone())
-            .push_bind(asset.content_type.as_str())
-            .push_bind(asset.file_hash.as_str())
-            .push_bind(asset.storage_key.as_str())
-            .push_bind(asset.size)
-            .push_bind(asset.state.as_str())
-            .push_bind(to_millis(asset.upload_expires_at))
-            .push_bind(to_millis(asset.created_on))
-            .push_bind(to_millis(asset.last_updated));
-    });
-    query
 }

@@ -6,6 +6,7 @@ mod group_commit;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod statements;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Acquire, Row};
 
-use super::group_commit::{BatchWriter, InsertQueue, all_failed, insert_statement};
+use super::group_commit::{BatchWriter, InsertQueue, all_failed};
+use super::statements::{insert_statement, plan_variants_statement};
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
     TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
@@ -341,14 +342,7 @@ impl MetaStore for PostgresMeta {
         .bind(to_millis(now))
         .fetch_optional(&self.pool)
         .await?;
-        claimed
-            .map(|row| {
-                Ok(VariantJob {
-                    asset_id: rows::id(&row, "asset_id")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .transpose()
+        claimed.as_ref().map(rows::variant_job).transpose()
     }
 
     async fn plan_variants(
@@ -367,24 +361,12 @@ impl MetaStore for PostgresMeta {
         if exists.is_none() {
             return Ok(false);
         }
-        for variant in variants {
-            sqlx::query(
-                "INSERT INTO asset_variants (storage_key, asset_id, width, height, format, \
-                 quality, state, size, file_hash, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (storage_key) DO NOTHING",
-            )
-            .bind(&variant.storage_key)
-            .bind(asset.to_string())
-            .bind(variant.width)
-            .bind(variant.height)
-            .bind(&variant.format)
-            .bind(variant.quality)
-            .bind(variant.state.as_str())
-            .bind(variant.size)
-            .bind(&variant.file_hash)
-            .bind(&variant.error)
-            .execute(&mut *tx)
-            .await?;
+        if !variants.is_empty() {
+            plan_variants_statement::<sqlx::Postgres>(asset, variants)
+                .build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(true)

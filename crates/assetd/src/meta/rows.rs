@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 
-use super::{Asset, AssetState, Folder, MetaError, Variant, VariantState};
+use super::{Asset, AssetState, Folder, MetaError, Variant, VariantJob, VariantState};
 use crate::ids::ObjectId;
 use crate::timestamp::from_millis;
 
@@ -116,6 +116,21 @@ where
         size: row.try_get("size")?,
         file_hash: row.try_get("file_hash")?,
         error: row.try_get("error")?,
+    })
+}
+
+/// A claimed `variant_jobs` row (`asset_id, attempts`).
+pub fn variant_job<R, DB>(row: &R) -> Result<VariantJob, MetaError>
+where
+    DB: Database,
+    R: SqlRow<Database = DB>,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+{
+    Ok(VariantJob {
+        asset_id: id(row, "asset_id")?,
+        attempts: row.try_get("attempts")?,
     })
 }
 

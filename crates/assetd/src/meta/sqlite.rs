@@ -11,7 +11,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Row, SqliteConnection};
 
-use super::group_commit::{BatchWriter, InsertQueue, all_failed, insert_statement};
+use super::group_commit::{BatchWriter, InsertQueue, all_failed};
+use super::statements::{insert_statement, plan_variants_statement};
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
     TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
@@ -389,14 +390,7 @@ impl MetaStore for SqliteMeta {
         .bind(to_millis(now))
         .fetch_optional(&self.pool)
         .await?;
-        claimed
-            .map(|row| {
-                Ok(VariantJob {
-                    asset_id: rows::id(&row, "asset_id")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .transpose()
+        claimed.as_ref().map(rows::variant_job).transpose()
     }
 
     async fn plan_variants(
@@ -412,23 +406,12 @@ impl MetaStore for SqliteMeta {
         if exists.is_none() {
             return Ok(false);
         }
-        for variant in variants {
-            sqlx::query(
-                "INSERT OR IGNORE INTO asset_variants (storage_key, asset_id, width, height, \
-                 format, quality, state, size, file_hash, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&variant.storage_key)
-            .bind(asset.to_string())
-            .bind(variant.width)
-            .bind(variant.height)
-            .bind(&variant.format)
-            .bind(variant.quality)
-            .bind(variant.state.as_str())
-            .bind(variant.size)
-            .bind(&variant.file_hash)
-            .bind(&variant.error)
-            .execute(&mut *tx)
-            .await?;
+        if !variants.is_empty() {
+            plan_variants_statement::<sqlx::Sqlite>(asset, variants)
+                .build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(true)
