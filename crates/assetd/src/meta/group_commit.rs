@@ -65,12 +65,16 @@ impl InsertQueue {
 async fn run(mut writer: impl BatchWriter, queue: Arc<Mutex<mpsc::Receiver<PendingInsert>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut assets = Vec::with_capacity(MAX_BATCH);
+    let mut replies = Vec::with_capacity(MAX_BATCH);
     // The lock is held only while taking a batch, never while committing it.
     while queue.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        assets.extend(batch.iter().map(|(asset, _)| asset.clone()));
+        for (asset, reply) in batch.drain(..) {
+            assets.push(asset);
+            replies.push(reply);
+        }
         let outcomes = writer.commit_batch(&assets).await;
         assets.clear();
-        for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+        for (reply, outcome) in replies.drain(..).zip(outcomes) {
             // The caller may have gone (client disconnect); its row is committed regardless.
             let _ = reply.send(outcome);
         }
