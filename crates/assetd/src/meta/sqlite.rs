@@ -167,13 +167,9 @@ async fn insert_one(conn: &mut SqliteConnection, asset: &Asset) -> Result<(), Me
 }
 
 /// The Content-Types that get variants, as a JSON array for `json_each`.
-fn raster_content_types() -> String {
-    // Plain ASCII constants: quoting them is all the encoding they need.
-    let quoted: Vec<String> = VariantFormat::CONTENT_TYPES
-        .iter()
-        .map(|t| format!("\"{t}\""))
-        .collect();
-    format!("[{}]", quoted.join(","))
+fn raster_content_types() -> Result<String, MetaError> {
+    serde_json::to_string(&VariantFormat::CONTENT_TYPES)
+        .map_err(|e| MetaError::Backend(sqlx::Error::Encode(Box::new(e))))
 }
 
 /// Ids as a JSON array for `json_each` (ids are validated 24-hex values).
@@ -358,7 +354,7 @@ impl MetaStore for SqliteMeta {
         )
         .bind(to_millis(now))
         .bind(id.to_string())
-        .bind(raster_content_types())
+        .bind(raster_content_types()?)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
