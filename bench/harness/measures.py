@@ -26,7 +26,8 @@ from .services import (BUCKET, REGION, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, Asset
                        PostgresDb, SeaweedFS, http_json)
 from .table import Row, fail, met, ratio
 
-ASSETD_BIN = ROOT / "target/release/assetd"
+# ASSETD_BENCH_BINARY measures another build (an optimisation's "before") with the same harness.
+ASSETD_BIN = pathlib.Path(os.environ.get("ASSETD_BENCH_BINARY", ROOT / "target/release/assetd"))
 
 MiB = 1024 * 1024
 CACHE_CONTROL = "max-age=31536000, must-revalidate"

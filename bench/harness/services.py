@@ -17,7 +17,7 @@ import urllib.request
 from .procs import free_port, wait_for_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ASSETD = ROOT / "target/release/assetd"
+ASSETD = pathlib.Path(os.environ.get("ASSETD_BENCH_BINARY", ROOT / "target/release/assetd"))
 PEER_DIR = ROOT / "bench/peers"
 PEER_PYTHON = ROOT / "bench/.venv/bin/python"
 WEED = ROOT / ".venv/bin/weed"

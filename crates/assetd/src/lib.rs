@@ -30,3 +30,4 @@ pub mod tokens;
 pub mod upload_signer;
 pub mod urls;
 pub mod variants;
+pub mod zero_copy;

@@ -23,6 +23,8 @@ pub struct Metrics {
     uploads: IntCounterVec,
     upload_bytes: IntCounter,
     assets: IntGaugeVec,
+    /// Bytes of stored files delivered with `sendfile` (zero-copy).
+    pub sendfile_bytes: IntCounter,
 }
 
 impl Default for Metrics {
@@ -65,12 +67,18 @@ impl Metrics {
             IntCounter::new("upload_bytes_total", "Bytes of stored uploads").expect("valid metric");
         let assets = IntGaugeVec::new(Opts::new("assets", "Assets by state"), &["state"])
             .expect("valid metric");
+        let sendfile_bytes = IntCounter::new(
+            "sendfile_bytes_total",
+            "Bytes of stored files delivered with sendfile, without a copy through assetd",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(uploads.clone()),
             Box::new(upload_bytes.clone()),
             Box::new(assets.clone()),
+            Box::new(sendfile_bytes.clone()),
         ] {
             registry
                 .register(collector)
@@ -83,6 +91,7 @@ impl Metrics {
             uploads,
             upload_bytes,
             assets,
+            sendfile_bytes,
         }
     }
 

@@ -7,6 +7,9 @@
 //! - at most `--max-connections` connections are open; past that, new ones are closed at once;
 //! - request bodies that stall are cut off by the handlers' idle timeouts (see `s3_post`).
 //!
+//! Each HTTP/1 connection can send stored files with `sendfile` (see `zero_copy`): its stream
+//! is a [`ZeroCopyStream`] and its requests carry the connection's [`FileRegions`].
+//!
 //! On shutdown it stops accepting, lets in-flight requests finish (up to 30 s), and returns.
 
 use std::future::Future;
@@ -24,6 +27,7 @@ use tower::ServiceExt;
 
 use crate::http;
 use crate::state::AppState;
+use crate::zero_copy::{self, FileRegions, ZeroCopyStream};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -39,6 +43,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let header_timeout = state.settings.header_read_timeout;
     let permits = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
+    let sendfile_bytes = state.metrics.sendfile_bytes.clone();
     let app = http::router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -71,8 +76,14 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let regions = FileRegions::new();
+        let stream = ZeroCopyStream::new(stream, Arc::clone(&regions), sendfile_bytes.clone());
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            // HTTP/2 frames its data itself: only HTTP/1 responses may carry placeholders.
+            if zero_copy::SUPPORTED && request.version() <= hyper::Version::HTTP_11 {
+                request.extensions_mut().insert(Arc::clone(&regions));
+            }
             app.clone().oneshot(request.map(axum::body::Body::new))
         });
         let connection = builder

@@ -6,13 +6,16 @@
 //! conditional GETs. Served bytes are never trusted as active content: `nosniff` stops type
 //! guessing, and `Content-Security-Policy: sandbox` makes an SVG opened directly run no script
 //! in our origin.
+//!
+//! Objects over 64 KiB in a store with local files are sent with `sendfile` on HTTP/1
+//! connections (`zero_copy`), the way nginx serves static files; otherwise they are streamed.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
@@ -24,6 +27,15 @@ use crate::meta::{AssetState, VariantState};
 use crate::ranges::{self, RangeRequest};
 use crate::state::AppState;
 use crate::storage::StoreError;
+use crate::zero_copy::{FileBody, FileRegions};
+
+/// The connection's file regions when this response may send a file with `sendfile`: present
+/// on HTTP/1 connections (see `server.rs`), and worth it only when a body is sent.
+type Sendfile = Option<Extension<Arc<FileRegions>>>;
+
+fn sendfile_for(method: &Method, sendfile: Sendfile) -> Option<Arc<FileRegions>> {
+    (method == Method::GET).then_some(sendfile?.0)
+}
 
 /// The CSP on every served asset: no script, no plugins, a unique opaque origin.
 pub const CONTENT_SECURITY_POLICY: &str =
@@ -37,13 +49,15 @@ const READ_CHUNK: usize = 256 * 1024;
 pub async fn hosted(
     State(state): State<AppState>,
     ApiPath((site, file)): ApiPath<(String, String)>,
+    method: Method,
+    sendfile: Sendfile,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let key = format!("{site}/{file}");
     let object = cached_servable(&state, &key)
         .await?
         .ok_or(Error::NotFound("asset"))?;
-    serve(&state, &object, &headers)
+    serve(&state, &object, &headers, sendfile_for(&method, sendfile))
         .await?
         .ok_or(Error::NotFound("asset"))
 }
@@ -52,6 +66,8 @@ pub async fn hosted(
 pub async fn s3_object(
     State(state): State<AppState>,
     S3Path((bucket, key)): S3Path<(String, String)>,
+    method: Method,
+    sendfile: Sendfile,
     headers: HeaderMap,
 ) -> Result<Response, S3Error> {
     if bucket != state.signer.bucket() {
@@ -61,7 +77,7 @@ pub async fn s3_object(
         .await
         .map_err(S3Error::internal)?
         .ok_or(S3Error::NoSuchKey)?;
-    serve(&state, &object, &headers)
+    serve(&state, &object, &headers, sendfile_for(&method, sendfile))
         .await
         .map_err(S3Error::internal)?
         .ok_or(S3Error::NoSuchKey)
@@ -135,6 +151,27 @@ async fn servable(state: &AppState, key: &str) -> Result<Option<Servable>, Error
     }))
 }
 
+/// `len` bytes of the stored object from `start`: sent from its file with `sendfile` where the
+/// connection and the store allow, else streamed through user space.
+async fn stored_body(
+    state: &AppState,
+    key: &str,
+    start: u64,
+    len: u64,
+    sendfile: Option<Arc<FileRegions>>,
+) -> Result<Option<Body>, StoreError> {
+    if let Some(regions) = sendfile
+        && let Some(file) = state.blobs.open_local(key).await?
+    {
+        return Ok(Some(Body::new(FileBody::new(regions, file, start, len))));
+    }
+    Ok(state
+        .blobs
+        .read(key, start, len)
+        .await?
+        .map(|reader| Body::from_stream(ReaderStream::with_capacity(reader, READ_CHUNK))))
+}
+
 fn etag_matches(if_none_match: &str, etag: &str) -> bool {
     if_none_match
         .split(',')
@@ -150,6 +187,7 @@ async fn serve(
     state: &AppState,
     object: &CachedObject,
     request: &HeaderMap,
+    sendfile: Option<Arc<FileRegions>>,
 ) -> Result<Option<Response>, StoreError> {
     let size = object.size;
     let etag = format!("\"{}\"", object.md5);
@@ -189,8 +227,8 @@ async fn serve(
                     None => return Ok(None),
                 }
             }
-            None => match state.blobs.read(&object.key, start, len).await? {
-                Some(reader) => Body::from_stream(ReaderStream::with_capacity(reader, READ_CHUNK)),
+            None => match stored_body(state, &object.key, start, len, sendfile).await? {
+                Some(body) => body,
                 None => return Ok(None),
             },
         }

@@ -266,6 +266,19 @@ impl BlobStore for DiskStore {
         .map_err(StoreError::from)
     }
 
+    async fn open_local(&self, key: &str) -> Result<Option<std::fs::File>, StoreError> {
+        let path = self.path_of(key)?;
+        // Objects are written to a temp file and renamed into place, never changed in place, so
+        // an open file keeps the bytes it had even if the object is deleted meanwhile.
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match tokio::fs::remove_file(self.path_of(key)?).await {
             Ok(()) => Ok(()),

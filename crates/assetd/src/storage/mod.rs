@@ -86,6 +86,12 @@ pub trait BlobStore: Send + Sync + 'static {
         reader.read_to_end(&mut bytes).await?;
         Ok(Some((meta, Some(bytes.into()))))
     }
+    /// The object as an open local file, for zero-copy delivery; `None` if it is missing or the
+    /// store keeps no local files (then [`BlobStore::read`] streams it).
+    async fn open_local(&self, key: &str) -> Result<Option<std::fs::File>, StoreError> {
+        let _ = key;
+        Ok(None)
+    }
     /// Removes the object; removing a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Every key under `prefix` (a whole path segment, e.g. a site id), sorted.

@@ -235,3 +235,111 @@ async fn cached_objects_serve_the_same_bytes_and_ranges_and_a_delete_forgets_the
     }
     server.stop().await;
 }
+
+/// Sends raw HTTP/1.1 requests on one connection and splits the answers by Content-Length.
+async fn pipelined(server: &TestServer, requests: &str) -> Vec<(String, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket.write_all(requests.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    socket.read_to_end(&mut raw).await.unwrap();
+    let mut answers = Vec::new();
+    let mut rest = &raw[..];
+    while !rest.is_empty() {
+        let end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8(rest[..end].to_vec()).unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                line.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        answers.push((head, rest[end..end + length].to_vec()));
+        rest = &rest[end + length..];
+    }
+    answers
+}
+
+#[tokio::test]
+async fn large_files_are_sent_with_sendfile_on_http1_and_streamed_on_http2() {
+    let server = TestServer::start().await;
+    // Over the 64 KiB cached with their bytes, over one 1 MiB placeholder chunk, and no zeros
+    // anywhere, so a placeholder sent as content could not go unnoticed.
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024 + 12_345u32)
+        .map(|i| (i % 251) as u8 + 1)
+        .collect();
+    let created = uploaded(&server, "big.pdf", &bytes, "application/pdf").await;
+    let hosted = created["hostedUrl"].as_str().unwrap().to_owned();
+    let asset = created["assetUrl"].as_str().unwrap().to_owned();
+    let sent = || server.state.metrics.sendfile_bytes.get();
+    // Only files in the embedded store are local; an S3 service's are streamed.
+    let expect = |n: usize| if server.embedded() { n as u64 } else { 0 };
+
+    for url in [&hosted, &asset] {
+        let before = sent();
+        let whole = server.client.get(url).send().await.unwrap();
+        assert_eq!(whole.status(), 200);
+        assert_eq!(whole.version(), reqwest::Version::HTTP_11);
+        assert_eq!(whole.bytes().await.unwrap(), &bytes[..]);
+        assert_eq!(sent() - before, expect(bytes.len()));
+
+        let before = sent();
+        let part = server
+            .client
+            .get(url)
+            .header("range", "bytes=1000000-2500000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(part.bytes().await.unwrap(), &bytes[1_000_000..=2_500_000]);
+        assert_eq!(sent() - before, expect(1_500_001));
+    }
+
+    let before = sent();
+    let head = server.client.head(&hosted).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        bytes.len().to_string().as_str()
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
+    assert_eq!(sent(), before, "a HEAD sends no file");
+
+    // Two pipelined GETs and a small object between them: each answer carries its own bytes.
+    let small = uploaded(&server, "small.pdf", b"small bytes", "application/pdf").await;
+    let path_of = |url: &str| url.strip_prefix(&server.base).unwrap().to_owned();
+    let host = server.addr;
+    let requests = format!(
+        "GET {big} HTTP/1.1\r\nhost: {host}\r\nrange: bytes=100-199999\r\n\r\n\
+         GET {small} HTTP/1.1\r\nhost: {host}\r\n\r\n\
+         GET {big} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n",
+        big = path_of(&hosted),
+        small = path_of(small["hostedUrl"].as_str().unwrap()),
+    );
+    let answers = pipelined(&server, &requests).await;
+    assert_eq!(answers.len(), 3);
+    assert!(answers[0].0.starts_with("HTTP/1.1 206"), "{}", answers[0].0);
+    assert_eq!(answers[0].1, &bytes[100..200_000]);
+    assert!(answers[1].0.starts_with("HTTP/1.1 200"), "{}", answers[1].0);
+    assert_eq!(answers[1].1, b"small bytes");
+    assert!(answers[2].0.starts_with("HTTP/1.1 200"), "{}", answers[2].0);
+    assert_eq!(answers[2].1, &bytes[..]);
+
+    // HTTP/2 frames data itself: the same bytes, streamed, never a placeholder.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let before = sent();
+    let whole = h2.get(&hosted).send().await.unwrap();
+    assert_eq!(whole.version(), reqwest::Version::HTTP_2);
+    assert_eq!(whole.bytes().await.unwrap(), &bytes[..]);
+    assert_eq!(sent(), before, "HTTP/2 does not use sendfile");
+    server.stop().await;
+}

@@ -1,0 +1,319 @@
+//! Zero-copy delivery of stored files over HTTP/1: the kernel's `sendfile` moves the bytes from
+//! the page cache to the socket, under hyper's connection, without `unsafe` and without reading
+//! them into user space.
+//!
+//! hyper writes a response body by handing the connection's stream the body's `Bytes`, so the
+//! stream is where bytes can be swapped for a file. A file body ([`FileBody`]) yields *placeholder*
+//! chunks, slices of one private static buffer that nothing else points into, and for each chunk
+//! records in the connection's [`FileRegions`] which file range it stands for. The connection's
+//! stream ([`ZeroCopyStream`]) recognises a placeholder by its address and, instead of writing
+//! it, calls `sendfile` for the next recorded range. hyper sees an ordinary write of that many
+//! bytes and carries on (framing, keep-alive, pipelining are all still hyper's).
+//!
+//! Why this holds:
+//! - hyper's HTTP/1 writer queues body buffers and writes them in order with vectored writes
+//!   (its "queue" strategy, chosen because this stream reports vectored writes) and never
+//!   copies a body buffer with a known length; chunks reach the stream in the order the body
+//!   yielded them, so the recorded ranges are consumed first in, first out, across pipelined
+//!   responses too.
+//! - A placeholder is recorded when hyper *polls* the body, and hyper polls it only to write it.
+//! - Only HTTP/1 connections get a [`FileRegions`] (see `server.rs`), so HTTP/2, whose framing
+//!   is not a plain byte copy, never sees a placeholder; the handler streams there instead.
+//! - If a placeholder ever arrived without a recorded range, or the file were shorter than
+//!   recorded, the stream fails the connection: a client never receives the placeholder's zeros
+//!   as content.
+//!
+//! Elsewhere (not Linux, or a store without local files) delivery streams through user space.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Largest placeholder chunk. hyper polls the next chunk once the previous one is (nearly)
+/// written, so this bounds one `sendfile` call, not memory: the buffer is never touched, and a
+/// zeroed static costs no memory until it is.
+const CHUNK: usize = 1 << 20;
+
+static PLACEHOLDER: [u8; CHUNK] = [0; CHUNK];
+
+fn is_placeholder(buf: &[u8]) -> bool {
+    let start = PLACEHOLDER.as_ptr() as usize;
+    let at = buf.as_ptr() as usize;
+    !buf.is_empty() && at >= start && at < start + CHUNK
+}
+
+/// One range of a file that a placeholder chunk stands for.
+struct Region {
+    file: Arc<File>,
+    offset: u64,
+    remaining: u64,
+}
+
+/// The file ranges a connection's placeholders stand for, in the order they will be written.
+/// Shared by the connection's stream and the file bodies of its responses.
+#[derive(Default)]
+pub struct FileRegions {
+    queue: Mutex<VecDeque<Region>>,
+}
+
+impl FileRegions {
+    /// A fresh queue for one connection.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    fn push(&self, region: Region) {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push_back(region);
+    }
+
+    /// The file, offset and length to send for a placeholder of `len` bytes.
+    fn next(&self, len: usize) -> io::Result<(Arc<File>, u64, usize)> {
+        let queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let region = queue.front().ok_or_else(|| {
+            io::Error::other("a placeholder chunk reached the socket without a file region")
+        })?;
+        let len = usize::try_from(region.remaining).map_or(len, |remaining| remaining.min(len));
+        Ok((Arc::clone(&region.file), region.offset, len))
+    }
+
+    fn advance(&self, sent: usize) {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(region) = queue.front_mut() {
+            region.offset += sent as u64;
+            region.remaining -= sent as u64;
+            if region.remaining == 0 {
+                queue.pop_front();
+            }
+        }
+    }
+}
+
+/// A response body of `len` bytes of `file` from `offset`, sent by the connection's stream with
+/// `sendfile`.
+pub struct FileBody {
+    regions: Arc<FileRegions>,
+    file: Arc<File>,
+    offset: u64,
+    remaining: u64,
+}
+
+impl FileBody {
+    /// The body; `regions` must be the connection's that will write it.
+    pub fn new(regions: Arc<FileRegions>, file: File, offset: u64, len: u64) -> Self {
+        Self {
+            regions,
+            file: Arc::new(file),
+            offset,
+            remaining: len,
+        }
+    }
+}
+
+impl Body for FileBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let len = usize::try_from(self.remaining).map_or(CHUNK, |r| r.min(CHUNK));
+        let region = Region {
+            file: Arc::clone(&self.file),
+            offset: self.offset,
+            remaining: len as u64,
+        };
+        self.regions.push(region);
+        self.offset += len as u64;
+        self.remaining -= len as u64;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+            &PLACEHOLDER[..len],
+        )))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// A connection's TCP stream that sends placeholder chunks as file ranges.
+pub struct ZeroCopyStream {
+    stream: TcpStream,
+    regions: Arc<FileRegions>,
+    sent: prometheus::IntCounter,
+}
+
+impl ZeroCopyStream {
+    /// Wraps `stream`; `sent` counts the bytes sent with `sendfile`.
+    pub fn new(stream: TcpStream, regions: Arc<FileRegions>, sent: prometheus::IntCounter) -> Self {
+        Self {
+            stream,
+            regions,
+            sent,
+        }
+    }
+
+    /// Sends (part of) the file range a placeholder of `len` bytes stands for.
+    fn poll_send_file(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<usize>> {
+        let (file, offset, len) = self.regions.next(len)?;
+        loop {
+            std::task::ready!(self.stream.poll_write_ready(cx))?;
+            let sent = self.stream.try_io(tokio::io::Interest::WRITABLE, || {
+                send_file(&self.stream, &file, offset, len)
+            });
+            match sent {
+                Ok(0) => {
+                    // The file is shorter than recorded; never pad with the placeholder.
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file ended before its recorded length",
+                    )));
+                }
+                Ok(sent) => {
+                    self.regions.advance(sent);
+                    self.sent.inc_by(sent as u64);
+                    return Poll::Ready(Ok(sent));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+/// Whether this platform can send files with [`ZeroCopyStream`]; elsewhere delivery streams.
+pub const SUPPORTED: bool = cfg!(target_os = "linux");
+
+#[cfg(target_os = "linux")]
+fn send_file(socket: &TcpStream, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+    let mut offset = offset;
+    rustix::fs::sendfile(socket, file, Some(&mut offset), len).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_file(_socket: &TcpStream, _file: &File, _offset: u64, _len: usize) -> io::Result<usize> {
+    Err(io::Error::other(
+        "sendfile is not supported on this platform",
+    ))
+}
+
+impl AsyncRead for ZeroCopyStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ZeroCopyStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if is_placeholder(buf) {
+            return self.poll_send_file(cx, buf.len());
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // Plain buffers up to the first placeholder go out in one writev; a placeholder at the
+        // front goes out with sendfile. Either way a prefix is written, as writev's contract asks.
+        match bufs.iter().position(|buf| is_placeholder(buf)) {
+            Some(0) => self.poll_send_file(cx, bufs[0].len()),
+            Some(first) => Pin::new(&mut self.stream).poll_write_vectored(cx, &bufs[..first]),
+            None => Pin::new(&mut self.stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        // hyper queues body buffers (no copy) only for streams with vectored writes.
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_slices_of_the_placeholder_are_placeholders() {
+        assert!(is_placeholder(&PLACEHOLDER[..10]));
+        assert!(is_placeholder(&PLACEHOLDER[CHUNK - 1..]));
+        assert!(!is_placeholder(&PLACEHOLDER[CHUNK..]));
+        let zeros = vec![0u8; 16];
+        assert!(!is_placeholder(&zeros));
+    }
+
+    #[test]
+    fn regions_are_consumed_in_order_and_in_parts() {
+        let file = Arc::new(tempfile::tempfile().expect("temp file"));
+        let regions = FileRegions::new();
+        for (offset, len) in [(0, 100), (500, 10)] {
+            regions.push(Region {
+                file: Arc::clone(&file),
+                offset,
+                remaining: len,
+            });
+        }
+        // A placeholder longer than the front region is cut to the region.
+        assert_eq!(
+            regions.next(4096).map(|(_, o, l)| (o, l)).ok(),
+            Some((0, 100))
+        );
+        regions.advance(60);
+        assert_eq!(
+            regions.next(4096).map(|(_, o, l)| (o, l)).ok(),
+            Some((60, 40))
+        );
+        regions.advance(40);
+        assert_eq!(
+            regions.next(4096).map(|(_, o, l)| (o, l)).ok(),
+            Some((500, 10))
+        );
+        regions.advance(10);
+        assert!(
+            regions.next(1).is_err(),
+            "no region left: refuse, never send zeros"
+        );
+    }
+}
