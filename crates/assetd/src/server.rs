@@ -50,6 +50,9 @@ pub async fn run(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        // Vectored writes keep hyper from copying response bodies, which `zero_copy` relies on;
+        // pinned here rather than left to hyper's default.
+        .writev(true)
         // hyper's read buffer grows to ~400 KiB on a connection streaming a body; 64 concurrent
         // uploads then hold 25 MiB in buffers alone. 64 KiB keeps reads large enough to be cheap.
         .max_buf_size(READ_BUFFER_MAX);

@@ -19,9 +19,14 @@
 //! - A placeholder is recorded when hyper *polls* the body, and hyper polls it only to write it.
 //! - Only HTTP/1 connections get a [`FileRegions`] (see `server.rs`), so HTTP/2, whose framing
 //!   is not a plain byte copy, never sees a placeholder; the handler streams there instead.
-//! - If a placeholder ever arrived without a recorded range, or the file were shorter than
-//!   recorded, the stream fails the connection: a client never receives the placeholder's zeros
-//!   as content.
+//! - Each chunk starts at its own offset in the placeholder (its *tag*, a per-connection
+//!   sequence number), and its range records that tag: the stream sends a range only for the
+//!   chunk it was recorded for. A placeholder without its range (a body polled and not written,
+//!   say by a layer that reads bodies, which the router must not have), or a file shorter than
+//!   recorded, fails the connection instead.
+//! - hyper copies body buffers only with its "flatten" write strategy (non-vectored streams,
+//!   `writev(false)`, `pipeline_flush(true)`); `server.rs` pins `writev(true)`, and the tests
+//!   compare served bytes that contain no zero byte.
 //!
 //! Elsewhere (not Linux, or a store without local files) delivery streams through user space.
 
@@ -42,19 +47,26 @@ use tokio::net::TcpStream;
 /// zeroed static costs no memory until it is.
 const CHUNK: usize = 1 << 20;
 
-static PLACEHOLDER: [u8; CHUNK] = [0; CHUNK];
+/// Distinct chunk start offsets (tags) before they repeat.
+const TAGS: usize = 4096;
 
-fn is_placeholder(buf: &[u8]) -> bool {
+static PLACEHOLDER: [u8; CHUNK + TAGS] = [0; CHUNK + TAGS];
+
+/// Where `buf` starts in the placeholder, if it is a slice of it.
+fn placeholder_offset(buf: &[u8]) -> Option<usize> {
     let start = PLACEHOLDER.as_ptr() as usize;
-    let at = buf.as_ptr() as usize;
-    !buf.is_empty() && at >= start && at < start + CHUNK
+    let at = (buf.as_ptr() as usize).checked_sub(start)?;
+    (!buf.is_empty() && at < PLACEHOLDER.len()).then_some(at)
 }
 
-/// One range of a file that a placeholder chunk stands for.
+/// One range of a file that one placeholder chunk stands for.
 struct Region {
     file: Arc<File>,
     offset: u64,
-    remaining: u64,
+    /// Where the chunk starts in the placeholder.
+    tag: usize,
+    len: usize,
+    remaining: usize,
 }
 
 /// The file ranges a connection's placeholders stand for, in the order they will be written.
@@ -62,6 +74,7 @@ struct Region {
 #[derive(Default)]
 pub struct FileRegions {
     queue: Mutex<VecDeque<Region>>,
+    next_tag: std::sync::atomic::AtomicUsize,
 }
 
 impl FileRegions {
@@ -70,24 +83,44 @@ impl FileRegions {
         Arc::default()
     }
 
-    fn push(&self, region: Region) {
+    /// Records that the next chunk of `len` bytes stands for `file` from `offset`; returns the
+    /// chunk.
+    fn push(&self, file: &Arc<File>, offset: u64, len: usize) -> Bytes {
+        let tag = self
+            .next_tag
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % TAGS;
         self.queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push_back(region);
+            .push_back(Region {
+                file: Arc::clone(file),
+                offset,
+                tag,
+                len,
+                remaining: len,
+            });
+        Bytes::from_static(&PLACEHOLDER[tag..tag + len])
     }
 
-    /// The file, offset and length to send for a placeholder of `len` bytes.
-    fn next(&self, len: usize) -> io::Result<(Arc<File>, u64, usize)> {
+    /// The file and offset to send for the placeholder `buf`, which starts `at` bytes into the
+    /// placeholder; refused unless `buf` is exactly the unsent rest of the front region's chunk.
+    fn next(&self, at: usize, buf: &[u8]) -> io::Result<(Arc<File>, u64)> {
         let queue = self
             .queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let region = queue.front().ok_or_else(|| {
-            io::Error::other("a placeholder chunk reached the socket without a file region")
-        })?;
-        let len = usize::try_from(region.remaining).map_or(len, |remaining| remaining.min(len));
-        Ok((Arc::clone(&region.file), region.offset, len))
+        match queue.front() {
+            Some(region)
+                if at == region.tag + (region.len - region.remaining)
+                    && buf.len() == region.remaining =>
+            {
+                Ok((Arc::clone(&region.file), region.offset))
+            }
+            _ => Err(io::Error::other(
+                "a placeholder chunk reached the socket without its file region",
+            )),
+        }
     }
 
     fn advance(&self, sent: usize) {
@@ -97,7 +130,7 @@ impl FileRegions {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(region) = queue.front_mut() {
             region.offset += sent as u64;
-            region.remaining -= sent as u64;
+            region.remaining -= sent;
             if region.remaining == 0 {
                 queue.pop_front();
             }
@@ -138,17 +171,10 @@ impl Body for FileBody {
             return Poll::Ready(None);
         }
         let len = usize::try_from(self.remaining).map_or(CHUNK, |r| r.min(CHUNK));
-        let region = Region {
-            file: Arc::clone(&self.file),
-            offset: self.offset,
-            remaining: len as u64,
-        };
-        self.regions.push(region);
+        let chunk = self.regions.push(&self.file, self.offset, len);
         self.offset += len as u64;
         self.remaining -= len as u64;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
-            &PLACEHOLDER[..len],
-        )))))
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -177,9 +203,16 @@ impl ZeroCopyStream {
         }
     }
 
-    /// Sends (part of) the file range a placeholder of `len` bytes stands for.
-    fn poll_send_file(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<usize>> {
-        let (file, offset, len) = self.regions.next(len)?;
+    /// Sends (part of) the file range the placeholder `buf`, `at` bytes into the placeholder,
+    /// stands for.
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        at: usize,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let (file, offset) = self.regions.next(at, buf)?;
+        let len = buf.len();
         loop {
             std::task::ready!(self.stream.poll_write_ready(cx))?;
             let sent = self.stream.try_io(tokio::io::Interest::WRITABLE, || {
@@ -237,8 +270,8 @@ impl AsyncWrite for ZeroCopyStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if is_placeholder(buf) {
-            return self.poll_send_file(cx, buf.len());
+        if let Some(at) = placeholder_offset(buf) {
+            return self.poll_send_file(cx, at, buf);
         }
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
@@ -250,9 +283,13 @@ impl AsyncWrite for ZeroCopyStream {
     ) -> Poll<io::Result<usize>> {
         // Plain buffers up to the first placeholder go out in one writev; a placeholder at the
         // front goes out with sendfile. Either way a prefix is written, as writev's contract asks.
-        match bufs.iter().position(|buf| is_placeholder(buf)) {
-            Some(0) => self.poll_send_file(cx, bufs[0].len()),
-            Some(first) => Pin::new(&mut self.stream).poll_write_vectored(cx, &bufs[..first]),
+        let first = bufs
+            .iter()
+            .enumerate()
+            .find_map(|(i, buf)| Some((i, placeholder_offset(buf)?)));
+        match first {
+            Some((0, at)) => self.poll_send_file(cx, at, &bufs[0]),
+            Some((i, _)) => Pin::new(&mut self.stream).poll_write_vectored(cx, &bufs[..i]),
             None => Pin::new(&mut self.stream).poll_write_vectored(cx, bufs),
         }
     }
@@ -277,43 +314,49 @@ mod tests {
 
     #[test]
     fn only_slices_of_the_placeholder_are_placeholders() {
-        assert!(is_placeholder(&PLACEHOLDER[..10]));
-        assert!(is_placeholder(&PLACEHOLDER[CHUNK - 1..]));
-        assert!(!is_placeholder(&PLACEHOLDER[CHUNK..]));
+        assert_eq!(placeholder_offset(&PLACEHOLDER[..10]), Some(0));
+        assert_eq!(placeholder_offset(&PLACEHOLDER[CHUNK..]), Some(CHUNK));
+        assert_eq!(placeholder_offset(&PLACEHOLDER[PLACEHOLDER.len()..]), None);
         let zeros = vec![0u8; 16];
-        assert!(!is_placeholder(&zeros));
+        assert_eq!(placeholder_offset(&zeros), None);
     }
 
     #[test]
-    fn regions_are_consumed_in_order_and_in_parts() {
+    fn a_range_is_sent_only_for_the_chunk_it_was_recorded_for() {
         let file = Arc::new(tempfile::tempfile().expect("temp file"));
         let regions = FileRegions::new();
-        for (offset, len) in [(0, 100), (500, 10)] {
-            regions.push(Region {
-                file: Arc::clone(&file),
-                offset,
-                remaining: len,
-            });
-        }
-        // A placeholder longer than the front region is cut to the region.
+        let first = regions.push(&file, 0, 100);
+        let second = regions.push(&file, 500, 10);
+        assert_ne!(
+            first.as_ptr(),
+            second.as_ptr(),
+            "chunks carry distinct tags"
+        );
+        let at = |chunk: &[u8]| placeholder_offset(chunk).expect("a placeholder");
+
+        // The second chunk cannot take the first one's range.
+        assert!(regions.next(at(&second), &second).is_err());
+        // The first, sent in two parts.
         assert_eq!(
-            regions.next(4096).map(|(_, o, l)| (o, l)).ok(),
-            Some((0, 100))
+            regions.next(at(&first), &first).map(|(_, o)| o).ok(),
+            Some(0)
         );
         regions.advance(60);
-        assert_eq!(
-            regions.next(4096).map(|(_, o, l)| (o, l)).ok(),
-            Some((60, 40))
+        assert!(
+            regions.next(at(&first), &first).is_err(),
+            "already partly sent"
         );
+        let rest = &first[60..];
+        assert_eq!(regions.next(at(rest), rest).map(|(_, o)| o).ok(), Some(60));
         regions.advance(40);
         assert_eq!(
-            regions.next(4096).map(|(_, o, l)| (o, l)).ok(),
-            Some((500, 10))
+            regions.next(at(&second), &second).map(|(_, o)| o).ok(),
+            Some(500)
         );
         regions.advance(10);
         assert!(
-            regions.next(1).is_err(),
-            "no region left: refuse, never send zeros"
+            regions.next(at(&second), &second).is_err(),
+            "no range left: refuse, never send zeros"
         );
     }
 }

@@ -32,6 +32,9 @@ use crate::error::Error;
 use crate::state::AppState;
 
 /// All routes of the service.
+///
+/// No layer may read or transform response bodies (compression, body logging): large files
+/// leave as placeholder chunks that only the connection's stream turns into bytes (`zero_copy`).
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(

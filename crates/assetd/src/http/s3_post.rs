@@ -12,7 +12,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use md5::{Digest, Md5};
 use s3post::{PostRequest, VerifiedPost, verify_post};
 
 use crate::error::{S3Error, xml_escape};
@@ -166,7 +165,6 @@ async fn receive(
         .begin_write(&verified.key)
         .await
         .map_err(S3Error::internal)?;
-    let mut md5 = Md5::new();
     let mut size: u64 = 0;
     while let Some(chunk) = next_chunk(&mut file, idle).await? {
         size += chunk.len() as u64;
@@ -174,8 +172,8 @@ async fn receive(
             // Stop reading at once; dropping `write` removes the temp file.
             return Err(S3Error::EntityTooLarge);
         }
-        md5.update(&chunk);
-        write.write(&chunk).await.map_err(S3Error::internal)?;
+        // The store hashes the bytes as it writes them (off this task).
+        write.write(chunk).await.map_err(S3Error::internal)?;
     }
     drop(file);
     // AWS ignores fields after the file, but a second file is an error.
@@ -189,7 +187,7 @@ async fn receive(
     if size < min {
         return Err(S3Error::EntityTooSmall);
     }
-    let digest = hex::encode(md5.finalize());
+    let digest = write.finish().await.map_err(S3Error::internal)?;
     if digest != asset.file_hash {
         return Err(S3Error::BadDigest);
     }

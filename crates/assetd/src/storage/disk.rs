@@ -1,17 +1,17 @@
 //! The embedded blob store: objects as files under `<data-dir>/objects/`.
 //!
-//! Writes go to a temp file in `objects/.tmp/` (same filesystem), are fsynced, renamed into
-//! place and the directory fsynced, so a reader never sees a partial object and a crash leaves
-//! at most a temp file, which the next start removes. A write that is dropped before
-//! [`DiskWrite::commit`] removes its temp file.
+//! Writes go to a temp file in `objects/.tmp/` (same filesystem) through [`DiskWrite`]
+//! (`disk_write.rs`), which fsyncs, renames into place and fsyncs the directory, so a reader
+//! never sees a partial object; a crash leaves at most a temp file, which the next start removes.
 
 use std::io::SeekFrom;
 use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 use tokio::fs::File;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncReadExt;
 
+pub use super::disk_write::DiskWrite;
 use super::{BlobMeta, BlobReader, BlobStore, StoreError};
 
 const TMP_DIR: &str = ".tmp";
@@ -22,8 +22,6 @@ enum Opened {
     Small(Vec<u8>),
     Large(std::fs::File),
 }
-// Each upload in flight holds one buffer: 64 concurrent uploads hold 8 MiB, not 64.
-const WRITE_BUFFER: usize = 128 * 1024;
 
 /// Objects in a directory on local disk.
 #[derive(Debug, Clone)]
@@ -72,12 +70,11 @@ impl DiskStore {
             "{}.part",
             crate::ids::ObjectId::generate(chrono::Utc::now())
         ));
-        let file = File::create(&temp).await?;
-        Ok(DiskWrite {
-            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
-            temp: Some(temp),
-            target,
-        })
+        let created = temp.clone();
+        let file = tokio::task::spawn_blocking(move || std::fs::File::create(created))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(DiskWrite::new(file, temp, target))
     }
 
     /// Every object key in the store (for tests and consistency checks).
@@ -111,59 +108,6 @@ impl DiskStore {
     /// How many uncommitted temp files exist.
     pub fn temp_files(&self) -> std::io::Result<usize> {
         Ok(std::fs::read_dir(self.root.join(TMP_DIR))?.count())
-    }
-}
-
-/// An object being written.
-#[derive(Debug)]
-pub struct DiskWrite {
-    file: Option<BufWriter<File>>,
-    temp: Option<PathBuf>,
-    target: PathBuf,
-}
-
-impl DiskWrite {
-    /// Appends bytes.
-    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self.file.as_mut() {
-            Some(file) => file.write_all(bytes).await,
-            None => Err(std::io::Error::other("write after commit")),
-        }
-    }
-
-    /// Makes the object visible under its key: flush, fsync, rename, fsync the directory.
-    pub async fn commit(mut self) -> std::io::Result<()> {
-        let (Some(mut file), Some(temp)) = (self.file.take(), self.temp.clone()) else {
-            return Err(std::io::Error::other("already committed"));
-        };
-        file.flush().await?;
-        let file = file.into_inner();
-        file.sync_all().await?;
-        drop(file);
-        let dir = self
-            .target
-            .parent()
-            .ok_or_else(|| std::io::Error::other("object path has no parent"))?
-            .to_path_buf();
-        tokio::fs::create_dir_all(&dir).await?;
-        tokio::fs::rename(&temp, &self.target).await?;
-        self.temp = None;
-        tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
-            .await
-            .map_err(std::io::Error::other)??;
-        Ok(())
-    }
-}
-
-impl Drop for DiskWrite {
-    fn drop(&mut self) {
-        if let Some(temp) = self.temp.take() {
-            // An aborted upload must leave nothing behind; the file is closed first.
-            drop(self.file.take());
-            if let Err(e) = std::fs::remove_file(&temp) {
-                tracing::warn!(path = %temp.display(), error = %e, "could not remove temp file");
-            }
-        }
     }
 }
 
@@ -226,7 +170,7 @@ impl BlobStore for DiskStore {
     ) -> Result<(), StoreError> {
         // The served Content-Type comes from the metadata, so the file needs none.
         let mut write = self.begin_write(key).await?;
-        write.write(&bytes).await?;
+        write.write(bytes).await?;
         write.commit().await?;
         Ok(())
     }
@@ -305,6 +249,7 @@ impl BlobStore for DiskStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn keys_must_be_plain_relative_paths() {
@@ -324,14 +269,25 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = DiskStore::open(dir.path().join("objects")).expect("open");
         let mut write = store.begin_write("s/a.txt").await.expect("begin");
-        write.write(b"hello ").await.expect("write");
-        write.write(b"world").await.expect("write");
+        write
+            .write(Bytes::from_static(b"hello "))
+            .await
+            .expect("write");
+        write
+            .write(Bytes::from_static(b"world"))
+            .await
+            .expect("write");
         assert_eq!(
             store.head("s/a.txt").await.expect("head"),
             None,
             "visible before commit"
         );
         assert_eq!(store.temp_files().expect("tmp"), 1);
+        assert_eq!(
+            write.finish().await.expect("finish"),
+            "5eb63bbbe01eeed093cb22bb8f5acdc3",
+            "MD5 of \"hello world\""
+        );
         write.commit().await.expect("commit");
         assert_eq!(
             store.head("s/a.txt").await.expect("head").map(|m| m.size),
@@ -348,7 +304,10 @@ mod tests {
         assert_eq!(text, "world");
 
         let mut aborted = store.begin_write("s/b.txt").await.expect("begin");
-        aborted.write(b"partial").await.expect("write");
+        aborted
+            .write(Bytes::from_static(b"partial"))
+            .await
+            .expect("write");
         drop(aborted);
         assert_eq!(store.temp_files().expect("tmp"), 0);
         assert_eq!(store.list_keys().expect("list"), ["s/a.txt"]);

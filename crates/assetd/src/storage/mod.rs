@@ -6,6 +6,7 @@
 
 pub mod credentials;
 pub mod disk;
+mod disk_write;
 pub mod s3;
 
 use std::pin::Pin;
