@@ -190,6 +190,15 @@ fn push_json_string(out: &mut String, text: &str) {
 /// Appends `text` escaped for the inside of a JSON string literal (RFC 8259 §7). Runs of bytes
 /// that need no escape (all of them, in practice) are copied whole.
 fn push_json_string_body(out: &mut String, text: &str) {
+    // The common case, nothing to escape, is found with a scan that has no early exit, which
+    // the compiler vectorises; the byte-by-byte loop below measured a sixth of a presign.
+    let needs_escape = text.bytes().fold(false, |found, byte| {
+        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+    });
+    if !needs_escape {
+        out.push_str(text);
+        return;
+    }
     let mut plain_from = 0;
     for (i, byte) in text.bytes().enumerate() {
         let escape = match byte {
@@ -244,7 +253,10 @@ impl PostPolicy {
 
     /// The policy as the base64 string that is signed and sent in the `policy` form field.
     pub fn to_base64(&self) -> String {
-        BASE64.encode(self.to_json())
+        let json = self.to_json();
+        let mut encoded = String::with_capacity(json.len().div_ceil(3) * 4);
+        BASE64.encode_string(json, &mut encoded);
+        encoded
     }
 
     /// Parses a policy from its base64 form field.
