@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Acquire, Row};
+use sqlx::Row;
 
 use super::group_commit::{BatchWriter, InsertQueue, all_failed};
 use super::statements::{insert_statement, plan_variants_statement};
@@ -73,23 +73,12 @@ impl BatchWriter for PgWriter {
             Ok(conn) => conn,
             Err(e) => return all_failed(batch, &e),
         };
-        // One multi-row INSERT in one transaction. If it fails (a constraint, rare: ids and keys
-        // are unique by construction), PostgreSQL has aborted the transaction, and the rows are
-        // inserted one by one, each in its own transaction, so each caller gets its own outcome.
-        if batch.len() > 1 {
-            let mut tx = match conn.begin().await {
-                Ok(tx) => tx,
-                Err(e) => return all_failed(batch, &e),
-            };
-            if insert_many(&mut tx, batch).await.is_ok() {
-                return match tx.commit().await {
-                    Ok(()) => batch.iter().map(|_| Ok(())).collect(),
-                    Err(e) => all_failed(batch, &e),
-                };
-            }
-            if let Err(e) = tx.rollback().await {
-                return all_failed(batch, &e);
-            }
+        // One multi-row INSERT, committed on its own: a single statement is atomic, so BEGIN
+        // and COMMIT around it would only add two round trips. If it fails (a constraint, rare:
+        // ids and keys are unique by construction), none of its rows was written, and the rows
+        // are inserted one by one, each committed on its own, so each caller gets its outcome.
+        if batch.len() > 1 && insert_many(&mut conn, batch).await.is_ok() {
+            return batch.iter().map(|_| Ok(())).collect();
         }
         let mut outcomes = Vec::with_capacity(batch.len());
         for asset in batch {

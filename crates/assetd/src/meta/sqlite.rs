@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Row, SqliteConnection};
 
-use super::group_commit::{BatchWriter, InsertQueue, all_failed};
+use super::group_commit::{BatchWriter, InsertQueue};
 use super::statements::{insert_statement, plan_variants_statement};
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
@@ -112,27 +112,19 @@ impl BatchWriter for SqliteWriter {
 }
 
 async fn commit_batch(conn: &mut SqliteConnection, batch: &[Asset]) -> Vec<Result<(), MetaError>> {
-    let mut tx = match conn.begin().await {
-        Ok(tx) => tx,
-        Err(e) => return all_failed(batch, &e),
-    };
-    // One multi-row INSERT: each statement is a round trip to sqlx's SQLite thread, which is
-    // what limits throughput. If it fails (a constraint, rare: ids and keys are unique by
-    // construction), SQLite has undone the whole statement, and the rows are inserted one by
+    // One multi-row INSERT, committed on its own: a single statement is atomic, so it needs no
+    // BEGIN and COMMIT around it, and each statement is a round trip to sqlx's SQLite thread,
+    // which is what limits throughput. If it fails (a constraint, rare: ids and keys are unique
+    // by construction), SQLite has undone the whole statement, and the rows are inserted one by
     // one so each caller gets its own outcome.
-    let outcomes = if batch.len() > 1 && insert_many(&mut tx, batch).await.is_ok() {
-        batch.iter().map(|_| Ok(())).collect()
-    } else {
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for asset in batch {
-            outcomes.push(insert_one(&mut tx, asset).await);
-        }
-        outcomes
-    };
-    match tx.commit().await {
-        Ok(()) => outcomes,
-        Err(e) => all_failed(batch, &e),
+    if batch.len() > 1 && insert_many(conn, batch).await.is_ok() {
+        return batch.iter().map(|_| Ok(())).collect();
     }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for asset in batch {
+        outcomes.push(insert_one(conn, asset).await);
+    }
+    outcomes
 }
 
 async fn insert_many(conn: &mut SqliteConnection, batch: &[Asset]) -> Result<(), sqlx::Error> {
