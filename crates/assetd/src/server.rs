@@ -95,7 +95,7 @@ pub async fn run(
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                tracing::debug!(%peer, error = ?e, "connection ended with an error");
             }
             drop(permit);
         });
