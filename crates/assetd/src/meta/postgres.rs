@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::Row;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 
 use super::group_commit::{BatchWriter, InsertQueue, all_failed};
 use super::statements::{insert_statement, plan_variants_statement};
