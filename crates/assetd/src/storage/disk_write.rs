@@ -124,13 +124,18 @@ impl DiskWrite {
         Ok(())
     }
 
-    /// Writes what is gathered and returns the MD5 (lower-case hex) of every byte written.
-    /// Nothing is visible under the key until [`DiskWrite::commit`].
-    pub async fn finish(&mut self) -> std::io::Result<String> {
+    /// Hands off what is gathered and waits until every byte is in the file.
+    async fn write_out(&mut self) -> std::io::Result<()> {
         if !self.batch.is_empty() {
             self.hand_off_batch().await?;
         }
-        self.finish_in_flight().await?;
+        self.finish_in_flight().await
+    }
+
+    /// Writes what is gathered and returns the MD5 (lower-case hex) of every byte written.
+    /// Nothing is visible under the key until [`DiskWrite::commit`].
+    pub async fn finish(&mut self) -> std::io::Result<String> {
+        self.write_out().await?;
         match &self.md5 {
             Some(md5) => Ok(hex::encode(md5.clone().finalize())),
             None => Err(std::io::Error::other("write after commit")),
@@ -140,7 +145,7 @@ impl DiskWrite {
     /// Makes the object visible under its key: write the rest, fsync, rename, fsync the
     /// directory.
     pub async fn commit(mut self) -> std::io::Result<()> {
-        self.finish().await?;
+        self.write_out().await?;
         let (Some(file), Some(temp)) = (self.file.take(), self.temp.clone()) else {
             return Err(std::io::Error::other("already committed"));
         };
