@@ -6,8 +6,9 @@ use super::{Asset, Variant};
 use crate::ids::ObjectId;
 use crate::timestamp::to_millis;
 
-/// The multi-row INSERT of a batch, in any backend's placeholder style. Not to be cached as a
-/// prepared statement: its shape changes with the batch size.
+/// The multi-row INSERT of a batch, in any backend's placeholder style (SQLite's; PostgreSQL
+/// binds one array per column instead). Not to be cached as a prepared statement: its shape
+/// changes with the batch size.
 pub fn insert_statement<'a, DB>(batch: &'a [Asset]) -> sqlx::QueryBuilder<'a, DB>
 where
     DB: sqlx::Database,
