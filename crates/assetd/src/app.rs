@@ -12,7 +12,7 @@ use crate::meta::sqlite::SqliteMeta;
 use crate::meta::{MetaError, MetaStore, Site};
 use crate::ratelimit::RateLimiter;
 use crate::scopes::Scopes;
-use crate::state::AppState;
+use crate::state::{AppState, SharedState};
 use crate::storage::credentials::StoreCredentials;
 use crate::storage::disk::DiskStore;
 use crate::storage::s3::{S3Config, S3Store};
@@ -206,7 +206,7 @@ pub fn state(
         settings.region.clone(),
         settings.bucket.clone(),
     );
-    AppState {
+    AppState::new(SharedState {
         meta,
         blobs: storage.blobs,
         receiver: storage.receiver,
@@ -222,5 +222,5 @@ pub fn state(
         )),
         settings: Arc::new(settings),
         variant_jobs: Arc::new(tokio::sync::Notify::new()),
-    }
+    })
 }

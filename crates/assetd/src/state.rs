@@ -9,9 +9,29 @@ use crate::storage::BlobStore;
 use crate::storage::disk::DiskStore;
 use crate::upload_signer::UploadSigner;
 
-/// The service's shared state, cheap to clone.
+/// The service's shared state, cheap to clone: one reference count, however many parts it
+/// has. (A struct of a dozen `Arc`s was cloned and dropped several times per request by the
+/// router and middleware, each a contended atomic: 3–4 % of the CPU of a create.)
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    /// Shares `state`.
+    pub fn new(state: SharedState) -> Self {
+        Self(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct SharedState {
     /// Metadata backend.
     pub meta: Arc<dyn MetaStore>,
     /// Reads and deletes stored bytes.
