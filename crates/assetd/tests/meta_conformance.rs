@@ -651,3 +651,50 @@ conformance!(
     listing_and_folder_filter,
     variant_jobs
 );
+
+/// The WAL's checkpoint sequence number (bytes 12..16 of its header, big-endian), which SQLite
+/// increments each time the WAL starts over from its beginning.
+fn wal_restarts(wal: &std::path::Path) -> u32 {
+    let header = std::fs::read(wal).unwrap();
+    u32::from_be_bytes(header[12..16].try_into().unwrap())
+}
+
+/// Under a steady stream of commits, with never a pause for a checkpoint to catch up, the WAL
+/// still starts over again and again instead of growing with every write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_starts_over_under_steady_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sqlite3");
+    let meta: Arc<dyn MetaStore> = Arc::new(SqliteMeta::open(&path).await.unwrap());
+    let s = site(meta.as_ref()).await;
+    let wal = dir.path().join("m.sqlite3-wal");
+    let restarts_before = wal_restarts(&wal);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (meta, stop) = (meta.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let a = asset(s, None, &format!("{w}-{i}.png"), now());
+                    meta.insert_asset(&a).await.unwrap();
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    // Eight checkpoint periods of writing.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut written = 0;
+    for writer in writers {
+        written += writer.await.unwrap();
+    }
+    let restarts = wal_restarts(&wal).wrapping_sub(restarts_before);
+    assert!(
+        restarts >= 2,
+        "the WAL started over {restarts} times during {written} inserts"
+    );
+    assert!(std::fs::metadata(&wal).unwrap().len() <= 64 << 20);
+}
