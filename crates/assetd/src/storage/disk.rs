@@ -317,6 +317,31 @@ mod tests {
         assert!(store.list_keys().expect("list").is_empty());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_of_many_batches_keeps_every_byte_in_order_and_hashes_them() {
+        use md5::Digest;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = DiskStore::open(dir.path().join("objects")).expect("open");
+        let mut write = store.begin_write("s/big.bin").await.expect("begin");
+        // 3 MiB and a bit in chunks of uneven sizes, so batches end mid-chunk-run.
+        let content: Vec<u8> = (0..3 * 1024 * 1024 + 12_345u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for (i, chunk) in content.chunks(7_919).enumerate() {
+            let chunk = Bytes::copy_from_slice(chunk);
+            write.write(chunk).await.expect("write");
+            if i % 97 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let digest = write.finish().await.expect("finish");
+        assert_eq!(digest, hex::encode(md5::Md5::digest(&content)));
+        write.commit().await.expect("commit");
+        let stored = std::fs::read(dir.path().join("objects/s/big.bin")).expect("read");
+        assert!(stored == content, "stored bytes differ");
+        assert_eq!(store.temp_files().expect("tmp"), 0);
+    }
+
     #[test]
     fn opening_removes_leftover_temp_files() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -4,6 +4,7 @@
 //! Keys are always built by assetd from ids (`{siteId}/{assetId}_{fileName}`), and every backend
 //! still checks them before any I/O.
 
+mod batch_stage;
 pub mod credentials;
 pub mod disk;
 mod disk_write;
