@@ -40,7 +40,8 @@ impl InsertQueue {
     /// Starts `writers` on a task each; they stop when every queue handle is dropped. With one
     /// writer, batches commit one after the other (SQLite's single write lock allows no more).
     /// With several, a batch fills while others are committing, which hides the commit's
-    /// latency (PostgreSQL's round trips and WAL flush) instead of waiting it out.
+    /// latency instead of waiting it out, at the cost of concurrent transactions contending
+    /// (PostgreSQL's backend measured fastest with one; see `postgres::PG_WRITERS`).
     pub fn spawn<W: BatchWriter>(writers: impl IntoIterator<Item = W>) -> Self {
         let (inserts, queue) = mpsc::channel(4 * MAX_BATCH);
         let queue = Arc::new(Mutex::new(queue));
