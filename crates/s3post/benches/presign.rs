@@ -1,12 +1,16 @@
 //! Presigned POST generation as assetd does it per create request: a cached signing key, the
 //! Webflow condition set, policy JSON + base64 + HMAC. `bench/run` compares the result with
-//! botocore's `generate_presigned_post` measured in the same run.
+//! botocore's `generate_presigned_post` measured in the same run. It allocates with mimalloc,
+//! assetd's global allocator.
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use s3post::policy::Condition;
 use s3post::presign::presign_post;
 use s3post::signing::{CredentialScope, SecretKey, SigningKey};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn presign(c: &mut Criterion) {
     let now = Utc

@@ -13,7 +13,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::timefmt::scope_date;
+use crate::timefmt::{push_date, scope_date};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -67,7 +67,19 @@ impl CredentialScope {
 
     /// The credential string `AK/yyyymmdd/region/service/aws4_request`.
     pub fn credential(&self, access_key_id: &str) -> String {
-        format!("{access_key_id}/{self}")
+        // Pushed piece by piece: `format!` through `Display` was 4 % of a presign.
+        let parts = [self.region.as_str(), &self.service, SCOPE_TERMINATOR];
+        let mut out = String::with_capacity(
+            access_key_id.len() + 9 + parts.iter().map(|p| p.len() + 1).sum::<usize>(),
+        );
+        out.push_str(access_key_id);
+        out.push('/');
+        push_date(&mut out, self.date, None);
+        for part in parts {
+            out.push('/');
+            out.push_str(part);
+        }
+        out
     }
 }
 

@@ -11,7 +11,7 @@ fn push_digits(out: &mut String, value: u32, width: u32) {
     }
 }
 
-fn push_date(out: &mut String, date: NaiveDate, separator: Option<char>) {
+pub(crate) fn push_date(out: &mut String, date: NaiveDate, separator: Option<char>) {
     push_digits(out, date.year().clamp(0, 9999) as u32, 4);
     separator.into_iter().for_each(|c| out.push(c));
     push_digits(out, date.month(), 2);
