@@ -698,3 +698,29 @@ async fn sqlite_wal_starts_over_under_steady_writes() {
     );
     assert!(std::fs::metadata(&wal).unwrap().len() <= 64 << 20);
 }
+
+/// The PostgreSQL group-commit writer keeps its connection between batches; when the database
+/// has dropped it meanwhile (a restart, an administrator), the next create still succeeds.
+#[tokio::test]
+async fn postgres_writer_replaces_a_dropped_connection() {
+    let db = pg::FreshDatabase::create().await;
+    let pg = PostgresMeta::connect(&db.url).await.unwrap();
+    let meta: Arc<dyn MetaStore> = Arc::new(pg.clone());
+    let s = site(meta.as_ref()).await;
+    let first = asset(s, None, "before.png", now());
+    meta.insert_asset(&first).await.unwrap();
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(pg.pool())
+    .await
+    .unwrap();
+    assert!(!dropped.is_empty(), "the writer's connection was open");
+    // Past the writer's idle check.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let second = asset(s, None, "after.png", now());
+    meta.insert_asset(&second).await.unwrap();
+    assert!(meta.get_asset(second.id).await.unwrap().is_some());
+    assert!(meta.get_asset(first.id).await.unwrap().is_some());
+}
