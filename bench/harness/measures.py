@@ -462,10 +462,7 @@ def scaling(ctx):
         results = {}
         args = wrk.create_args(assetd.site, assetd.token)
         wrk.run(assetd.base, "create.lua", s.warmup, 64, args)
-        base_count = 0
         for c in s.connections:
-            if c == 64:
-                base_count = asset_count(assetd)
             args = wrk.create_args(assetd.site, assetd.token)
             results[c] = load(ctx, f"create, {c} connections", assetd.base, "create.lua",
                               s.scaling_duration, c, assetd.pid, args)
@@ -480,6 +477,12 @@ def scaling(ctx):
                 fail(row, r.failures)
             rows.append(row)
 
+        # The table points start from a fresh data directory: the connection sweep above has
+        # already written more rows than the smallest point asks for. Each point is compared
+        # with the first (smallest) one.
+        assetd.stop()
+        assetd = Assetd(ctx.children, ctx.work, "assetd-table").start()
+        smallest = None
         for size in s.table_sizes:
             assetd.stop()
             missing = max(0, size - asset_count(assetd))
@@ -493,9 +496,12 @@ def scaling(ctx):
             r = load(ctx, f"create, 64 connections, {count:,} assets", assetd.base, "create.lua",
                      s.scaling_duration, 64, assetd.pid, args)
             row = Row(f"Scaling: create, 64 connections, {count:,} assets in table",
-                      "assetd, SQLite", f"{fmt_rps(r.rps)}, p99 {r.p99_ms:.1f} ms",
-                      ratio=ratio(r.rps / base.rps) + f" of {base_count:,} assets",
-                      goal="≥ 0.8× small table", met=met(r.rps >= 0.8 * base.rps))
+                      "assetd, SQLite", f"{fmt_rps(r.rps)}, p99 {r.p99_ms:.1f} ms")
+            if smallest is None:
+                smallest = (count, r)
+            else:
+                row.ratio = ratio(r.rps / smallest[1].rps) + f" of {smallest[0]:,} assets"
+                row.goal, row.met = "≥ 0.8× small table", met(r.rps >= 0.8 * smallest[1].rps)
             if r.failures:
                 fail(row, r.failures)
             rows.append(row)
