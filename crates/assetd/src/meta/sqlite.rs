@@ -43,7 +43,7 @@ impl SqliteMeta {
             // the last transactions, never corrupt the file.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(BUSY_TIMEOUT)
             // Checkpoints run from a background task instead of inside whichever commit crosses
             // the threshold: an in-line checkpoint stalls that writer (and every insert queued
             // behind it) for the length of a database fsync.
@@ -74,6 +74,9 @@ impl SqliteMeta {
 const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
      SELECT id FROM asset_folders WHERE id = ?1 AND site_id = ?2 \
      UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
+
+/// How long a statement waits for a lock another connection holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the WAL is copied into the database file. A checkpoint fsyncs the WAL and the
 /// database, and the creates committing meanwhile wait: each checkpoint delays the creates around
@@ -116,11 +119,29 @@ async fn checkpoint(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .execute(&mut *conn)
         .await?;
-    sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+    // RESTART holds the write lock while it waits for readers of the old WAL to finish: wait
+    // at most RESTART_WAIT (writers queue behind it meanwhile); a checkpoint that cannot finish
+    // in time is simply tried again at the next tick.
+    sqlx::query(&format!(
+        "PRAGMA busy_timeout = {}",
+        RESTART_WAIT.as_millis()
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let restarted = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await;
+    sqlx::query(&format!(
+        "PRAGMA busy_timeout = {}",
+        BUSY_TIMEOUT.as_millis()
+    ))
+    .execute(&mut *conn)
+    .await?;
+    restarted.map(|_| ())
 }
+
+/// How long a RESTART checkpoint may wait for readers.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
 
 /// The group-commit writer's connection.
 struct SqliteWriter(SqliteConnection);
@@ -415,7 +436,10 @@ impl MetaStore for SqliteMeta {
         asset: ObjectId,
         variants: &[Variant],
     ) -> Result<bool, MetaError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: this transaction reads, then writes. A deferred one would have to upgrade
+        // its read to a write, and SQLite refuses that at once (no busy wait, to avoid a
+        // deadlock) whenever another connection holds the write lock, as a checkpoint does.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM assets WHERE id = ?")
             .bind(asset.to_string())
             .fetch_optional(&mut *tx)
