@@ -82,6 +82,38 @@ async fn run(mut writer: impl BatchWriter, queue: Arc<Mutex<mpsc::Receiver<Pendi
     }
 }
 
+/// How a backend inserts assets over one connection, for [`insert_batch`].
+pub trait RowInsert: Send {
+    /// Inserts the whole batch in one statement: every row or, on failure, none.
+    fn insert_many(
+        &mut self,
+        batch: &[Asset],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Inserts one asset, with its constraint failures as their [`MetaError`].
+    fn insert_one(&mut self, asset: &Asset) -> impl Future<Output = Result<(), MetaError>> + Send;
+}
+
+/// Inserts a batch and returns one outcome per asset, in order.
+///
+/// One multi-row INSERT, committed on its own: a single statement is atomic, so BEGIN and
+/// COMMIT around it would only add round trips. If it fails (a constraint, rare: ids and keys
+/// are unique by construction), none of its rows was written, and the rows are inserted one by
+/// one, each committed on its own, so each caller gets its own outcome.
+pub async fn insert_batch<C: RowInsert>(
+    conn: &mut C,
+    batch: &[Asset],
+) -> Vec<Result<(), MetaError>> {
+    if batch.len() > 1 && conn.insert_many(batch).await.is_ok() {
+        return batch.iter().map(|_| Ok(())).collect();
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for asset in batch {
+        outcomes.push(conn.insert_one(asset).await);
+    }
+    outcomes
+}
+
 /// The outcome of every asset of a batch whose transaction failed as a whole.
 pub fn all_failed(batch: &[Asset], e: &sqlx::Error) -> Vec<Result<(), MetaError>> {
     batch

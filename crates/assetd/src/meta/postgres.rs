@@ -2,6 +2,7 @@
 //! semantics as the SQLite backend; concurrency rests on unique constraints and transactions,
 //! never on check-then-insert.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -11,7 +12,7 @@ use sqlx::Row;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, Postgres};
 
-use super::group_commit::{BatchWriter, InsertQueue, all_failed};
+use super::group_commit::{BatchWriter, InsertQueue, RowInsert, all_failed, insert_batch};
 use super::statements::plan_variants_statement;
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
@@ -112,7 +113,7 @@ impl BatchWriter for PgWriter {
             Ok(conn) => conn,
             Err(e) => return all_failed(batch, &e),
         };
-        let outcomes = insert_batch(&mut conn, batch).await;
+        let outcomes = insert_batch(&mut *conn, batch).await;
         // A failure other than the database refusing a row (a broken connection, a protocol
         // error) drops the connection rather than keeping it for the next batch.
         let broken = outcomes.iter().any(
@@ -127,20 +128,17 @@ impl BatchWriter for PgWriter {
     }
 }
 
-/// Inserts a batch and returns one outcome per asset, in order.
-async fn insert_batch(conn: &mut PgConnection, batch: &[Asset]) -> Vec<Result<(), MetaError>> {
-    // One multi-row INSERT, committed on its own: a single statement is atomic, so BEGIN and
-    // COMMIT around it would only add two round trips. If it fails (a constraint, rare: ids and
-    // keys are unique by construction), none of its rows was written, and the rows are inserted
-    // one by one, each committed on its own, so each caller gets its outcome.
-    if batch.len() > 1 && insert_many(conn, batch).await.is_ok() {
-        return batch.iter().map(|_| Ok(())).collect();
+impl RowInsert for PgConnection {
+    fn insert_many(
+        &mut self,
+        batch: &[Asset],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        insert_many(self, batch)
     }
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for asset in batch {
-        outcomes.push(insert_one(conn, asset).await);
+
+    fn insert_one(&mut self, asset: &Asset) -> impl Future<Output = Result<(), MetaError>> + Send {
+        insert_one(self, asset)
     }
-    outcomes
 }
 
 /// The batch INSERT: one array per column, so a single prepared statement serves every batch
