@@ -98,9 +98,9 @@ const WAL_SIZE_LIMIT: &str = "67108864";
 /// Two steps: a PASSIVE checkpoint copies nearly everything without blocking the writer, then
 /// a RESTART checkpoint copies the few frames committed meanwhile while holding the writer
 /// back. PASSIVE alone never lets the WAL start over under a steady stream of commits (a new
-/// frame is always appended before the copy ends): the WAL grew to 2.36 GB in one 20 s create benchmark,
-/// and every commit paid for the file's new blocks (the kernel zeroing them was 13 % of
-/// assetd's CPU in create benchmarks).
+/// frame is always appended before the copy ends): the WAL grew to 2.36 GB in one 20 s create
+/// benchmark, and every commit paid for the file's new blocks (the kernel zeroing them was
+/// 13 % of assetd's CPU in create benchmarks).
 async fn checkpoint_periodically(pool: SqlitePool) {
     let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
