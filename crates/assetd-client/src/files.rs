@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
+use assetd_md5::Md5;
 use tokio::io::AsyncReadExt;
 
 const HASH_CHUNK: usize = 1024 * 1024;
@@ -45,7 +45,7 @@ pub async fn md5_of(path: &Path) -> std::io::Result<(String, u64)> {
         md5.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((hex::encode(md5.finalize()), size))
+    Ok((md5.hex(), size))
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use assetd_md5::Md5;
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use tokio::task::JoinHandle;
 
 use super::batch_stage::{BatchStage, BatchStep};
@@ -171,7 +171,7 @@ impl DiskWrite {
         self.write_out().await?;
         let hash = self.hash.take().ok_or_else(after_commit)?;
         let HashStep(md5) = hash.finish().await?;
-        Ok(hex::encode(md5.finalize()))
+        Ok(md5.hex())
     }
 
     /// Makes the object visible under its key: write the rest, fsync, rename, fsync the

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use assetd_md5::Md5;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use md5::{Digest, Md5};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
 
