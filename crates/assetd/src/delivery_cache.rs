@@ -6,8 +6,13 @@
 //! byte budget). A delete on this node forgets its keys at once; an entry also expires after a
 //! few seconds, which bounds how long another node's delete can go unnoticed here (a CDN in
 //! front caches for much longer anyway).
+//!
+//! Expired entries are dropped as new ones come in, oldest first, not only when their key is
+//! asked for again: an object served once and never again would otherwise hold its bytes until
+//! the budget ran out. (That was the soak's steady RSS growth: the cache filled its 64 MiB with
+//! entries that had expired long before, then emptied at once.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -49,6 +54,10 @@ pub struct DeliveryCache {
 struct Entries {
     map: HashMap<String, Entry>,
     bytes: usize,
+    /// Keys in the order they were inserted, with the expiry they were inserted with. Every
+    /// entry lives the same TTL, so this is also the order in which they expire. A key inserted
+    /// again, or removed, leaves a stale record here, which is skipped when it comes up.
+    expiries: VecDeque<(Instant, String)>,
 }
 
 impl Entries {
@@ -56,6 +65,27 @@ impl Entries {
         if let Some(entry) = self.map.remove(key) {
             self.bytes -= cost(&entry.object);
         }
+    }
+
+    /// Drops every entry that has expired by `now`.
+    fn drop_expired(&mut self, now: Instant) {
+        while let Some((expires, _)) = self.expiries.front()
+            && *expires <= now
+        {
+            let Some((expires, key)) = self.expiries.pop_front() else {
+                break;
+            };
+            // Only the entry this record was made for: a newer insert of the key lives on.
+            if self.map.get(&key).is_some_and(|e| e.expires == expires) {
+                self.remove(&key);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.expiries.clear();
+        self.bytes = 0;
     }
 }
 
@@ -104,13 +134,14 @@ impl DeliveryCache {
             return;
         }
         let mut entries = self.entries();
+        entries.drop_expired(now);
         entries.remove(&object.key);
         if entries.bytes + size > self.max_bytes {
-            entries.map.clear();
-            entries.bytes = 0;
+            entries.clear();
         }
         entries.bytes += size;
         let expires = now + self.ttl;
+        entries.expiries.push_back((expires, object.key.clone()));
         entries
             .map
             .insert(object.key.clone(), Entry { object, expires });
@@ -158,6 +189,28 @@ mod tests {
         );
         cache.forget(["s/a_x-p-500.png"]);
         assert!(cache.get("s/a_x-p-500.png", t0).is_none());
+    }
+
+    #[test]
+    fn expired_entries_are_dropped_without_being_asked_for() {
+        let cache = DeliveryCache::new(Duration::from_secs(10), 1 << 20);
+        let t0 = Instant::now();
+        for i in 0..100 {
+            cache.insert(object(&format!("once{i}"), 1000), t0);
+        }
+        // Inserted again later: its first record expires at t0 + 10 s, the entry does not.
+        cache.insert(object("once0", 1000), t0 + Duration::from_secs(5));
+        cache.insert(object("later", 1000), t0 + Duration::from_secs(11));
+        let entries = cache.entries();
+        let mut keys: Vec<&str> = entries.map.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["later", "once0"]);
+        assert_eq!(entries.bytes, 2 * cost(&object("later", 1000)));
+        assert!(
+            entries.expiries.len() <= 3,
+            "{} records",
+            entries.expiries.len()
+        );
     }
 
     #[test]
