@@ -55,8 +55,10 @@ struct Entries {
     map: HashMap<String, Entry>,
     bytes: usize,
     /// Keys in the order they were inserted, with the expiry they were inserted with. Every
-    /// entry lives the same TTL, so this is also the order in which they expire. A key inserted
-    /// again, or removed, leaves a stale record here, which is skipped when it comes up.
+    /// entry lives the same TTL, so this is about the order in which they expire (callers take
+    /// `now` before their lookup, so an entry may outlive its TTL by one lookup's time). A key
+    /// inserted again, or removed, leaves a stale record here, which is skipped when it comes
+    /// up.
     expiries: VecDeque<(Instant, String)>,
 }
 

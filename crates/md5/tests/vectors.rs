@@ -63,6 +63,12 @@ fn matches_hashlib_whole_and_in_uneven_pieces() {
             piece = piece % 97 + 1;
         }
         assert_eq!(md5.hex(), digest, "{len} bytes in pieces");
+        // One byte, then the rest at once: a pending partial block, then many whole blocks.
+        let mut md5 = Md5::new();
+        let (first, rest) = bytes.split_at(bytes.len().min(1));
+        md5.update(first);
+        md5.update(rest);
+        assert_eq!(md5.hex(), digest, "{len} bytes as one byte and the rest");
         checked += 1;
     }
     assert_eq!(checked, 214, "every vector of hashlib.txt was read");
