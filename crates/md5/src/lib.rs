@@ -105,23 +105,13 @@ impl Md5 {
 
     /// The digest in lower-case hex, as S3 ETags and Webflow's `fileHash` write it.
     pub fn hex(self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(32);
-        for byte in self.finalize() {
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
-        out
+        hex::encode(self.finalize())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Md5;
-
-    fn hex(md5: Md5) -> String {
-        md5.hex()
-    }
 
     #[test]
     fn padding_fits_or_spills_into_a_second_block() {
@@ -130,7 +120,7 @@ mod tests {
             let bytes = vec![b'x'; len];
             let mut md5 = Md5::new();
             md5.update(&bytes);
-            let ours = hex(md5);
+            let ours = md5.hex();
             let theirs = {
                 use md5::Digest;
                 hex::encode(md5::Md5::digest(&bytes))
