@@ -100,9 +100,9 @@ const WAL_SIZE_LIMIT: &str = "67108864";
 /// start the WAL over, so it stays at a fraction of a second of writes. Stops when the pool is
 /// closed.
 ///
-/// Two steps: a PASSIVE checkpoint copies nearly everything without blocking the writer, then
+/// Two steps: PASSIVE checkpoints copy nearly everything without blocking the writer, then
 /// a RESTART checkpoint copies the few frames committed meanwhile while holding the writer
-/// back. PASSIVE alone never lets the WAL start over under a steady stream of commits (a new
+/// back (between two batches: [`WriteGate`]). PASSIVE alone never lets the WAL start over under a steady stream of commits (a new
 /// frame is always appended before the copy ends): the WAL grew to 2.36 GB in one 20 s create
 /// benchmark, and every commit paid for the file's new blocks (the kernel zeroing them was
 /// 13 % of assetd's CPU in create benchmarks).
@@ -122,9 +122,15 @@ async fn checkpoint_periodically(pool: SqlitePool, gate: WriteGate) {
 
 async fn checkpoint(pool: &SqlitePool, gate: &WriteGate) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-        .execute(&mut *conn)
-        .await?;
+    // The first pass copies the quarter second of commits (~30 ms under load); the second only
+    // what was committed during the first, so RESTART, which holds the writer back, has less
+    // left to do. Create p99 with the gate, three interleaved rounds: 6.2/6.6/6.6 ms with one
+    // pass, 4.6/4.8/5.4 ms with two.
+    for _pass in 0..2 {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut *conn)
+            .await?;
+    }
     // RESTART holds the write lock while it waits for readers of the old WAL to finish: wait
     // at most RESTART_WAIT (writers queue behind it meanwhile); a checkpoint that cannot finish
     // in time is simply tried again at the next tick.
