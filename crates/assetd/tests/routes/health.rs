@@ -80,3 +80,42 @@ async fn metrics_count_requests_by_route_and_status_and_assets_by_state() {
     assert!(line("assetd_upload_bytes_total").ends_with(" 7"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_an_unknown_method_as_other_instead_of_its_own_series() {
+    let server = TestServer::start().await;
+    for method in ["FOOA", "FOOB", "GET"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        server
+            .client
+            .request(method, server.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains("FOO"),
+        "a client-chosen method became a label:\n{text}"
+    );
+    let counted = |method: &str, status: &str| {
+        let prefix = format!(
+            r#"assetd_http_requests_total{{method="{method}",route="/healthz",status="{status}"}}"#
+        );
+        text.lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_owned()
+    };
+    assert!(counted("other", "405").ends_with(" 2"));
+    assert!(counted("GET", "200").ends_with(" 1"));
+    server.stop().await;
+}
