@@ -16,6 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 
 /// Objects up to this size keep their bytes in the cache.
@@ -26,10 +27,15 @@ pub const SMALL_OBJECT: u64 = 64 * 1024;
 pub struct CachedObject {
     /// Its key in the blob store.
     pub key: String,
-    /// Served Content-Type.
-    pub content_type: String,
-    /// MD5 of the bytes (the ETag).
-    pub md5: String,
+    /// Served Content-Type (none if the stored type is not a valid header value).
+    pub content_type: Option<HeaderValue>,
+    /// The quoted ETag, for `If-None-Match`.
+    pub etag: String,
+    /// The headers of every answer for this object, whatever its status: ETag, Last-Modified,
+    /// Cache-Control and the security headers. Made once when the object is cached rather than
+    /// formatted and copied for each request (that was a tenth of a 10 KiB GET's user-space
+    /// time).
+    pub headers: HeaderMap,
     /// Size in bytes.
     pub size: u64,
     /// When the bytes were written (Last-Modified).
@@ -165,8 +171,9 @@ mod tests {
     fn object(key: &str, body: usize) -> Arc<CachedObject> {
         Arc::new(CachedObject {
             key: key.into(),
-            content_type: "image/png".into(),
-            md5: "0".repeat(32),
+            content_type: Some(HeaderValue::from_static("image/png")),
+            etag: format!("\"{}\"", "0".repeat(32)),
+            headers: HeaderMap::new(),
             size: body as u64,
             modified: SystemTime::UNIX_EPOCH,
             body: Some(Bytes::from(vec![0; body])),

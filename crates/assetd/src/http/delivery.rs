@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Extension, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tokio_util::io::ReaderStream;
 
 use crate::delivery_cache::{CachedObject, SMALL_OBJECT};
@@ -31,10 +31,11 @@ use crate::zero_copy::{FileBody, FileRegions};
 
 /// The connection's file regions when this response may send a file with `sendfile`: present
 /// on HTTP/1 connections (see `server.rs`), and worth it only when a body is sent.
-type Sendfile = Option<Extension<Arc<FileRegions>>>;
-
-fn sendfile_for(method: &Method, sendfile: Sendfile) -> Option<Arc<FileRegions>> {
-    (method == Method::GET).then_some(sendfile?.0)
+fn sendfile_for(request: &Request) -> Option<Arc<FileRegions>> {
+    if request.method() != Method::GET {
+        return None;
+    }
+    request.extensions().get::<Arc<FileRegions>>().cloned()
 }
 
 /// The CSP on every served asset: no script, no plugins, a unique opaque origin.
@@ -49,15 +50,14 @@ const READ_CHUNK: usize = 256 * 1024;
 pub async fn hosted(
     State(state): State<AppState>,
     ApiPath((site, file)): ApiPath<(String, String)>,
-    method: Method,
-    sendfile: Sendfile,
-    headers: HeaderMap,
+    // The whole request rather than its headers, which axum's extractor would copy.
+    request: Request,
 ) -> Result<Response, Error> {
     let key = format!("{site}/{file}");
     let object = cached_servable(&state, &key)
         .await?
         .ok_or(Error::NotFound("asset"))?;
-    serve(&state, &object, &headers, sendfile_for(&method, sendfile))
+    serve(&state, &object, request.headers(), sendfile_for(&request))
         .await?
         .ok_or(Error::NotFound("asset"))
 }
@@ -66,9 +66,7 @@ pub async fn hosted(
 pub async fn s3_object(
     State(state): State<AppState>,
     S3Path((bucket, key)): S3Path<(String, String)>,
-    method: Method,
-    sendfile: Sendfile,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, S3Error> {
     if bucket != state.signer.bucket() {
         return Err(S3Error::NoSuchBucket);
@@ -77,7 +75,7 @@ pub async fn s3_object(
         .await
         .map_err(S3Error::internal)?
         .ok_or(S3Error::NoSuchKey)?;
-    serve(&state, &object, &headers, sendfile_for(&method, sendfile))
+    serve(&state, &object, request.headers(), sendfile_for(&request))
         .await
         .map_err(S3Error::internal)?
         .ok_or(S3Error::NoSuchKey)
@@ -104,16 +102,41 @@ async fn cached_servable(state: &AppState, key: &str) -> Result<Option<Arc<Cache
     let Some((meta, body)) = state.blobs.fetch_small(&servable.key, SMALL_OBJECT).await? else {
         return Ok(None);
     };
+    let etag = format!("\"{}\"", servable.md5);
     let object = Arc::new(CachedObject {
+        headers: object_headers(state, &etag, meta.modified),
         key: servable.key,
-        content_type: servable.content_type,
-        md5: servable.md5,
+        content_type: HeaderValue::from_str(&servable.content_type).ok(),
+        etag,
         size: meta.size,
         modified: meta.modified,
         body,
     });
     state.delivery_cache.insert(object.clone(), now);
     Ok(Some(object))
+}
+
+/// The headers every answer for an object carries (see [`CachedObject::headers`]).
+fn object_headers(state: &AppState, etag: &str, modified: std::time::SystemTime) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(8);
+    let mut set = |name: header::HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(header::ETAG, etag);
+    set(header::LAST_MODIFIED, &httpdate::fmt_http_date(modified));
+    set(header::CACHE_CONTROL, &state.settings.cache_control);
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers
 }
 
 async fn servable(state: &AppState, key: &str) -> Result<Option<Servable>, Error> {
@@ -190,11 +213,8 @@ async fn serve(
     sendfile: Option<Arc<FileRegions>>,
 ) -> Result<Option<Response>, StoreError> {
     let size = object.size;
-    let etag = format!("\"{}\"", object.md5);
-    let last_modified = httpdate::fmt_http_date(object.modified);
-
     let not_modified = match header_str(request, header::IF_NONE_MATCH) {
-        Some(tags) => etag_matches(tags, &etag),
+        Some(tags) => etag_matches(tags, &object.etag),
         None => header_str(request, header::IF_MODIFIED_SINCE)
             .and_then(|since| httpdate::parse_http_date(since).ok())
             .is_some_and(|since| {
@@ -235,32 +255,28 @@ async fn serve(
     } else {
         Body::empty()
     };
-    let mut response = (status, body).into_response();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = object.headers.clone();
     let headers = response.headers_mut();
-    let mut set = |name: header::HeaderName, value: &str| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
-        }
-    };
-    set(header::ETAG, &etag);
-    set(header::LAST_MODIFIED, &last_modified);
-    set(header::CACHE_CONTROL, &state.settings.cache_control);
-    set(header::ACCEPT_RANGES, "bytes");
-    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    let content_range = |value: String| HeaderValue::try_from(value).ok();
     match status {
         StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
-            set(header::CONTENT_TYPE, &object.content_type);
-            set(header::CONTENT_LENGTH, &len.to_string());
-            if status == StatusCode::PARTIAL_CONTENT {
-                set(
-                    header::CONTENT_RANGE,
-                    &format!("bytes {start}-{}/{}", start + len - 1, size),
-                );
+            if let Some(content_type) = &object.content_type {
+                headers.insert(header::CONTENT_TYPE, content_type.clone());
+            }
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            if status == StatusCode::PARTIAL_CONTENT
+                && let Some(range) =
+                    content_range(format!("bytes {start}-{}/{}", start + len - 1, size))
+            {
+                headers.insert(header::CONTENT_RANGE, range);
             }
         }
         StatusCode::RANGE_NOT_SATISFIABLE => {
-            set(header::CONTENT_RANGE, &format!("bytes */{size}"));
+            if let Some(range) = content_range(format!("bytes */{size}")) {
+                headers.insert(header::CONTENT_RANGE, range);
+            }
         }
         _ => {}
     }
