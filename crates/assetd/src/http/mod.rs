@@ -93,12 +93,26 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn cors(allowed: &[String]) -> CorsLayer {
-    let origins = if allowed.iter().any(|o| o == "*") {
+    let any_origin = allowed.iter().any(|o| o == "*");
+    let origins = if any_origin {
         AllowOrigin::from(Any)
     } else {
         AllowOrigin::list(allowed.iter().filter_map(|o| o.parse().ok()))
     };
+    // With every origin allowed, no CORS header depends on the request (the origin is `*`, the
+    // methods and headers are fixed lists or `*`), so no `Vary` is needed; tower-http would
+    // otherwise join its three names into a new header value for every response.
+    let vary = if any_origin {
+        Vec::new()
+    } else {
+        vec![
+            header::ORIGIN,
+            header::ACCESS_CONTROL_REQUEST_METHOD,
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+        ]
+    };
     CorsLayer::new()
+        .vary(vary)
         .allow_origin(origins)
         .allow_methods([
             Method::GET,

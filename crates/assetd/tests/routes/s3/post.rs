@@ -686,6 +686,8 @@ async fn cors_preflight_allows_a_cross_origin_form_post() {
             .unwrap()
             .contains("POST")
     );
+    // Every origin gets the same answer, so none is named in Vary.
+    assert!(response.headers().get("vary").is_none());
     server.stop().await;
 }
 
@@ -707,6 +709,12 @@ async fn cors_origins_can_be_restricted() {
         good.headers()["access-control-allow-origin"],
         "https://good.example"
     );
+    // The answer depends on the origin, so caches must keep one per origin.
+    let vary = good.headers()["vary"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(vary.contains("origin"), "{vary}");
     let bad = preflight("https://evil.example").await.unwrap();
     assert!(bad.headers().get("access-control-allow-origin").is_none());
     server.stop().await;
