@@ -46,21 +46,8 @@ async fn metrics_count_requests_by_route_and_status_and_assets_by_state() {
             .await
             .unwrap();
     }
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let line = |prefix: &str| {
-        text.lines()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
-            .to_owned()
-    };
+    let text = metrics_text(&server).await;
+    let line = |prefix: &str| metric_line(&text, prefix);
     let creates = line(
         r#"assetd_http_requests_total{method="POST",route="/v2/sites/{site_id}/assets",status="200"}"#,
     );
@@ -93,7 +80,27 @@ async fn metrics_count_an_unknown_method_as_other_instead_of_its_own_series() {
             .await
             .unwrap();
     }
-    let text = server
+    let text = metrics_text(&server).await;
+    assert!(
+        !text.contains("FOO"),
+        "a client-chosen method became a label:\n{text}"
+    );
+    let counted = |method: &str, status: &str| {
+        metric_line(
+            &text,
+            &format!(
+                r#"assetd_http_requests_total{{method="{method}",route="/healthz",status="{status}"}}"#
+            ),
+        )
+    };
+    assert!(counted("other", "405").ends_with(" 2"));
+    assert!(counted("GET", "200").ends_with(" 1"));
+    server.stop().await;
+}
+
+/// The text of `/metrics`.
+async fn metrics_text(server: &TestServer) -> String {
+    server
         .client
         .get(server.url("/metrics"))
         .send()
@@ -101,21 +108,13 @@ async fn metrics_count_an_unknown_method_as_other_instead_of_its_own_series() {
         .unwrap()
         .text()
         .await
-        .unwrap();
-    assert!(
-        !text.contains("FOO"),
-        "a client-chosen method became a label:\n{text}"
-    );
-    let counted = |method: &str, status: &str| {
-        let prefix = format!(
-            r#"assetd_http_requests_total{{method="{method}",route="/healthz",status="{status}"}}"#
-        );
-        text.lines()
-            .find(|l| l.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
-            .to_owned()
-    };
-    assert!(counted("other", "405").ends_with(" 2"));
-    assert!(counted("GET", "200").ends_with(" 1"));
-    server.stop().await;
+        .unwrap()
+}
+
+/// The line of `text` starting with `prefix`.
+fn metric_line(text: &str, prefix: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+        .to_owned()
 }
