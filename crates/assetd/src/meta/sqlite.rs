@@ -102,10 +102,10 @@ const WAL_SIZE_LIMIT: &str = "67108864";
 ///
 /// Two steps: PASSIVE checkpoints copy nearly everything without blocking the writer, then
 /// a RESTART checkpoint copies the few frames committed meanwhile while holding the writer
-/// back (between two batches: [`WriteGate`]). PASSIVE alone never lets the WAL start over under a steady stream of commits (a new
-/// frame is always appended before the copy ends): the WAL grew to 2.36 GB in one 20 s create
-/// benchmark, and every commit paid for the file's new blocks (the kernel zeroing them was
-/// 13 % of assetd's CPU in create benchmarks).
+/// back (between two batches: [`WriteGate`]). PASSIVE alone never lets the WAL start over
+/// under a steady stream of commits (a new frame is always appended before the copy ends): the
+/// WAL grew to 2.36 GB in one 20 s create benchmark, and every commit paid for the file's new
+/// blocks (the kernel zeroing them was 13 % of assetd's CPU in create benchmarks).
 async fn checkpoint_periodically(pool: SqlitePool, gate: WriteGate) {
     let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
