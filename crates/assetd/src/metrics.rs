@@ -1,16 +1,20 @@
 //! Prometheus metrics at `/metrics`: requests by route and status, latency histograms, uploads
 //! and their bytes, and assets by state (so pending uploads are visible).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use tower::{Layer, Service};
 
 use crate::state::AppState;
 
@@ -102,26 +106,87 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts and times every request under its route pattern.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = method_label(request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let metrics = &state.metrics;
-    metrics
-        .latency
-        .with_label_values(&[&route, method])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .with_label_values(&[&route, method, response.status().as_str()])
-        .inc();
-    response
+/// Counts and times every request under its route pattern (`route_layer`, so only routed
+/// requests). A tower layer rather than axum's `from_fn` middleware, which cloned the app state
+/// and the rest of the stack and boxed a future for every request.
+#[derive(Debug, Clone)]
+pub struct TrackLayer(pub Arc<Metrics>);
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Track {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+/// The service of [`TrackLayer`].
+#[derive(Debug, Clone)]
+pub struct Track<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Service<Request> for Track<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        Tracked {
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            method: method_label(request.method()),
+            started: Instant::now(),
+            metrics: self.metrics.clone(),
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's response on its way, with what its metrics need.
+    pub struct Tracked<F> {
+        #[pin]
+        inner: F,
+        route: Option<MatchedPath>,
+        method: &'static str,
+        started: Instant,
+        metrics: Arc<Metrics>,
+    }
+}
+
+impl<F, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            this.metrics
+                .latency
+                .with_label_values(&[route, this.method])
+                .observe(this.started.elapsed().as_secs_f64());
+            this.metrics
+                .requests
+                .with_label_values(&[route, this.method, response.status().as_str()])
+                .inc();
+        }
+        Poll::Ready(result)
+    }
 }
 
 /// The `method` label of a request: its method if standard, else `other`. A label value the

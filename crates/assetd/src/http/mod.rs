@@ -81,10 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
+        .route_layer(crate::metrics::TrackLayer(state.metrics.clone()))
         // Outermost, so preflights are answered before routing. Browsers post upload forms and
         // fetch assets from other origins; the API authenticates with bearer tokens, never
         // cookies, so allowing other origins exposes nothing a token does not already grant.
