@@ -29,8 +29,6 @@ pub struct CachedObject {
     pub key: String,
     /// Served Content-Type (none if the stored type is not a valid header value).
     pub content_type: Option<HeaderValue>,
-    /// The quoted ETag, for `If-None-Match`.
-    pub etag: String,
     /// The headers of every answer for this object, whatever its status: ETag, Last-Modified,
     /// Cache-Control and the security headers. Made once when the object is cached rather than
     /// formatted and copied for each request (that was a tenth of a 10 KiB GET's user-space
@@ -172,7 +170,6 @@ mod tests {
         Arc::new(CachedObject {
             key: key.into(),
             content_type: Some(HeaderValue::from_static("image/png")),
-            etag: format!("\"{}\"", "0".repeat(32)),
             headers: HeaderMap::new(),
             size: body as u64,
             modified: SystemTime::UNIX_EPOCH,

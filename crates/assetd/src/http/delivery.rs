@@ -102,12 +102,10 @@ async fn cached_servable(state: &AppState, key: &str) -> Result<Option<Arc<Cache
     let Some((meta, body)) = state.blobs.fetch_small(&servable.key, SMALL_OBJECT).await? else {
         return Ok(None);
     };
-    let etag = format!("\"{}\"", servable.md5);
     let object = Arc::new(CachedObject {
-        headers: object_headers(state, &etag, meta.modified),
+        headers: object_headers(state, &servable.md5, meta.modified),
         key: servable.key,
         content_type: HeaderValue::from_str(&servable.content_type).ok(),
-        etag,
         size: meta.size,
         modified: meta.modified,
         body,
@@ -117,14 +115,14 @@ async fn cached_servable(state: &AppState, key: &str) -> Result<Option<Arc<Cache
 }
 
 /// The headers every answer for an object carries (see [`CachedObject::headers`]).
-fn object_headers(state: &AppState, etag: &str, modified: std::time::SystemTime) -> HeaderMap {
+fn object_headers(state: &AppState, md5: &str, modified: std::time::SystemTime) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(8);
     let mut set = |name: header::HeaderName, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);
         }
     };
-    set(header::ETAG, etag);
+    set(header::ETAG, &format!("\"{md5}\""));
     set(header::LAST_MODIFIED, &httpdate::fmt_http_date(modified));
     set(header::CACHE_CONTROL, &state.settings.cache_control);
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -214,7 +212,9 @@ async fn serve(
 ) -> Result<Option<Response>, StoreError> {
     let size = object.size;
     let not_modified = match header_str(request, header::IF_NONE_MATCH) {
-        Some(tags) => etag_matches(tags, &object.etag),
+        Some(tags) => {
+            header_str(&object.headers, header::ETAG).is_some_and(|etag| etag_matches(tags, etag))
+        }
         None => header_str(request, header::IF_MODIFIED_SINCE)
             .and_then(|since| httpdate::parse_http_date(since).ok())
             .is_some_and(|since| {

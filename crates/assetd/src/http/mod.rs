@@ -96,20 +96,7 @@ fn cors(allowed: &[String]) -> CorsLayer {
     } else {
         AllowOrigin::list(allowed.iter().filter_map(|o| o.parse().ok()))
     };
-    // With every origin allowed, no CORS header depends on the request (the origin is `*`, the
-    // methods and headers are fixed lists or `*`), so no `Vary` is needed; tower-http would
-    // otherwise join its three names into a new header value for every response.
-    let vary = if any_origin {
-        Vec::new()
-    } else {
-        vec![
-            header::ORIGIN,
-            header::ACCESS_CONTROL_REQUEST_METHOD,
-            header::ACCESS_CONTROL_REQUEST_HEADERS,
-        ]
-    };
-    CorsLayer::new()
-        .vary(vary)
+    let layer = CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([
             Method::GET,
@@ -130,7 +117,11 @@ fn cors(allowed: &[String]) -> CorsLayer {
             header::HeaderName::from_static(auth::X_RATELIMIT_LIMIT),
             header::HeaderName::from_static(auth::X_RATELIMIT_REMAINING),
         ])
-        .max_age(std::time::Duration::from_secs(86_400))
+        .max_age(std::time::Duration::from_secs(86_400));
+    // With every origin allowed, no CORS header depends on the request (the origin is `*`, the
+    // methods and headers are fixed lists or `*`), so no `Vary` is needed; tower-http's default
+    // one is a new joined header value for every response. With a list, its default stays.
+    if any_origin { layer.vary([]) } else { layer }
 }
 
 async fn not_found() -> Error {
