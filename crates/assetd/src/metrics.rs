@@ -99,6 +99,17 @@ impl Metrics {
         }
     }
 
+    /// Records one answered request: `route` is its route pattern, `method` its
+    /// [`method_label`], `started` when it came in.
+    pub fn request(&self, route: &str, method: &str, status: StatusCode, started: Instant) {
+        self.latency
+            .with_label_values(&[route, method])
+            .observe(started.elapsed().as_secs_f64());
+        self.requests
+            .with_label_values(&[route, method, status.as_str()])
+            .inc();
+    }
+
     /// Records one upload outcome.
     pub fn upload(&self, outcome: &str, bytes: u64) {
         self.uploads.with_label_values(&[outcome]).inc();
@@ -177,13 +188,7 @@ where
         if let Ok(response) = &result {
             let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
             this.metrics
-                .latency
-                .with_label_values(&[route, this.method])
-                .observe(this.started.elapsed().as_secs_f64());
-            this.metrics
-                .requests
-                .with_label_values(&[route, this.method, response.status().as_str()])
-                .inc();
+                .request(route, this.method, response.status(), *this.started);
         }
         Poll::Ready(result)
     }
@@ -192,7 +197,7 @@ where
 /// The `method` label of a request: its method if standard, else `other`. A label value the
 /// client chooses would let anyone add series without bound (each new method on a known route
 /// made a histogram and a counter, kept for the life of the process).
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     const STANDARD: [Method; 7] = [
         Method::GET,
         Method::HEAD,

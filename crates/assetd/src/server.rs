@@ -23,7 +23,6 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 use crate::http;
 use crate::state::AppState;
@@ -44,7 +43,7 @@ pub async fn run(
     let header_timeout = state.settings.header_read_timeout;
     let permits = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
     let sendfile_bytes = state.metrics.sendfile_bytes.clone();
-    let app = http::router(state);
+    let app = http::dispatch::App::new(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -87,7 +86,7 @@ pub async fn run(
             if zero_copy::SUPPORTED && request.version() <= hyper::Version::HTTP_11 {
                 request.extensions_mut().insert(Arc::clone(&regions));
             }
-            app.clone().oneshot(request.map(axum::body::Body::new))
+            app.clone().call(request.map(axum::body::Body::new))
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)

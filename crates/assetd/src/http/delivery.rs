@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use tokio_util::io::ReaderStream;
 
@@ -31,11 +32,11 @@ use crate::zero_copy::{FileBody, FileRegions};
 
 /// The connection's file regions when this response may send a file with `sendfile`: present
 /// on HTTP/1 connections (see `server.rs`), and worth it only when a body is sent.
-fn sendfile_for(request: &Request) -> Option<Arc<FileRegions>> {
-    if request.method() != Method::GET {
+fn sendfile_for(method: &Method, extensions: &Extensions) -> Option<Arc<FileRegions>> {
+    if method != Method::GET {
         return None;
     }
-    request.extensions().get::<Arc<FileRegions>>().cloned()
+    extensions.get::<Arc<FileRegions>>().cloned()
 }
 
 /// The CSP on every served asset: no script, no plugins, a unique opaque origin.
@@ -46,20 +47,36 @@ pub const CONTENT_SECURITY_POLICY: &str =
 /// reads run on the blocking pool), large ones hold memory per connection.
 const READ_CHUNK: usize = 256 * 1024;
 
-/// `hostedUrl`.
+/// `hostedUrl`, through the router (see `http::dispatch` for the usual way in).
 pub async fn hosted(
     State(state): State<AppState>,
     ApiPath((site, file)): ApiPath<(String, String)>,
     // The whole request rather than its headers, which axum's extractor would copy.
     request: Request,
 ) -> Result<Response, Error> {
+    let (parts, _) = request.into_parts();
+    hosted_file(&state, &site, &file, &parts).await
+}
+
+/// `hostedUrl` for the decoded path segments `site` and `file` of the request `parts`.
+pub async fn hosted_file(
+    state: &AppState,
+    site: &str,
+    file: &str,
+    request: &Parts,
+) -> Result<Response, Error> {
     let key = format!("{site}/{file}");
-    let object = cached_servable(&state, &key)
+    let object = cached_servable(state, &key)
         .await?
         .ok_or(Error::NotFound("asset"))?;
-    serve(&state, &object, request.headers(), sendfile_for(&request))
-        .await?
-        .ok_or(Error::NotFound("asset"))
+    serve(
+        state,
+        &object,
+        &request.headers,
+        sendfile_for(&request.method, &request.extensions),
+    )
+    .await?
+    .ok_or(Error::NotFound("asset"))
 }
 
 /// `assetUrl`: the object in the embedded S3 endpoint, public-read.
@@ -75,10 +92,15 @@ pub async fn s3_object(
         .await
         .map_err(S3Error::internal)?
         .ok_or(S3Error::NoSuchKey)?;
-    serve(&state, &object, request.headers(), sendfile_for(&request))
-        .await
-        .map_err(S3Error::internal)?
-        .ok_or(S3Error::NoSuchKey)
+    serve(
+        &state,
+        &object,
+        request.headers(),
+        sendfile_for(request.method(), request.extensions()),
+    )
+    .await
+    .map_err(S3Error::internal)?
+    .ok_or(S3Error::NoSuchKey)
 }
 
 /// An object that may be served: an uploaded asset's, or one of its made variants.

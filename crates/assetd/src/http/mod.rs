@@ -6,6 +6,7 @@ pub mod create_asset;
 pub mod create_folder;
 pub mod delete_asset;
 pub mod delivery;
+pub mod dispatch;
 pub mod get_asset;
 pub mod get_folder;
 pub mod health;
@@ -21,15 +22,26 @@ pub mod sites;
 pub mod update_asset;
 pub mod web;
 
+use std::convert::Infallible;
+
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
+use axum::http::HeaderMap;
 use axum::http::{Method, header};
 use axum::middleware;
+use axum::response::Response;
 use axum::routing::{get, post};
+use futures_util::FutureExt;
+use tower::ServiceExt;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::error::Error;
 use crate::state::AppState;
+
+/// The route of `hostedUrl`, also its label in the metrics.
+pub const HOSTED_ROUTE: &str = "/files/{site}/{file}";
 
 /// All routes of the service.
 ///
@@ -69,7 +81,7 @@ pub fn router(state: AppState) -> Router {
             post(s3_post::post_object).layer(DefaultBodyLimit::disable()),
         )
         .route("/s3/{bucket}/{*key}", get(delivery::s3_object))
-        .route("/files/{site}/{file}", get(delivery::hosted));
+        .route(HOSTED_ROUTE, get(delivery::hosted));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -122,6 +134,23 @@ fn cors(allowed: &[String]) -> CorsLayer {
     // methods and headers are fixed lists or `*`), so no `Vary` is needed; tower-http's default
     // one is a new joined header value for every response. With a list, its default stays.
     if any_origin { layer.vary([]) } else { layer }
+}
+
+/// The headers the CORS layer adds to every answer that is not a preflight, when they are the
+/// same for every request: with every origin allowed. `None` with a list of origins.
+fn constant_cors_headers(allowed: &[String]) -> Option<HeaderMap> {
+    if !allowed.iter().any(|o| o == "*") {
+        return None;
+    }
+    // Taken from the layer itself rather than restated, so the two cannot drift apart.
+    let answer = tower::Layer::layer(
+        &cors(allowed),
+        tower::service_fn(|_: Request| async { Ok::<_, Infallible>(Response::new(Body::empty())) }),
+    )
+    .oneshot(Request::new(Body::empty()))
+    .now_or_never()?
+    .ok()?;
+    Some(answer.headers().clone())
 }
 
 async fn not_found() -> Error {
