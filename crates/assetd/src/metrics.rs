@@ -100,7 +100,7 @@ impl Metrics {
     }
 
     /// Records one answered request: `route` is its route pattern, `method` its
-    /// [`method_label`], `started` when it came in.
+    /// label (see `method_label`), `started` when it came in.
     pub fn request(&self, route: &str, method: &str, status: StatusCode, started: Instant) {
         self.latency
             .with_label_values(&[route, method])
@@ -197,7 +197,7 @@ where
 /// The `method` label of a request: its method if standard, else `other`. A label value the
 /// client chooses would let anyone add series without bound (each new method on a known route
 /// made a histogram and a counter, kept for the life of the process).
-pub fn method_label(method: &Method) -> &'static str {
+fn method_label(method: &Method) -> &'static str {
     const STANDARD: [Method; 7] = [
         Method::GET,
         Method::HEAD,

@@ -101,8 +101,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Whether the configured origins include `*`.
+fn allows_every_origin(allowed: &[String]) -> bool {
+    allowed.iter().any(|o| o == "*")
+}
+
 fn cors(allowed: &[String]) -> CorsLayer {
-    let any_origin = allowed.iter().any(|o| o == "*");
+    let any_origin = allows_every_origin(allowed);
     let origins = if any_origin {
         AllowOrigin::from(Any)
     } else {
@@ -139,7 +144,7 @@ fn cors(allowed: &[String]) -> CorsLayer {
 /// The headers the CORS layer adds to every answer that is not a preflight, when they are the
 /// same for every request: with every origin allowed. `None` with a list of origins.
 fn constant_cors_headers(allowed: &[String]) -> Option<HeaderMap> {
-    if !allowed.iter().any(|o| o == "*") {
+    if !allows_every_origin(allowed) {
         return None;
     }
     // Taken from the layer itself rather than restated, so the two cannot drift apart.
