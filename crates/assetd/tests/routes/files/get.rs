@@ -343,3 +343,86 @@ async fn large_files_are_sent_with_sendfile_on_http1_and_streamed_on_http2() {
     assert_eq!(sent(), before, "HTTP/2 does not use sendfile");
     server.stop().await;
 }
+
+/// Plain `hostedUrl` GETs skip the router (`http/dispatch.rs`); a path with a percent-encoded
+/// byte is routed. `%5F` decodes to the `_` of the storage key, so both name the same object,
+/// and every answer must be the same but for its `Date`, and be counted under the same route.
+#[tokio::test]
+async fn the_straight_way_answers_exactly_as_the_router() {
+    let server = TestServer::start().await;
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let created = uploaded(&server, "same.pdf", &bytes, "application/pdf").await;
+    let plain = created["hostedUrl"].as_str().unwrap().to_owned();
+    let routed = plain.replacen("_same.pdf", "%5Fsame.pdf", 1);
+    assert_ne!(plain, routed);
+    let missing = server.url(&format!("/files/{}/0123_missing.pdf", server.site_id));
+    let missing_routed = missing.replacen("_missing", "%5Fmissing", 1);
+    let etag = format!("\"{}\"", md5_hex(&bytes));
+
+    let cases: [(&str, &[(&str, &str)]); 6] = [
+        ("whole", &[]),
+        ("range", &[("range", "bytes=10-19")]),
+        ("unsatisfiable range", &[("range", "bytes=5000-")]),
+        ("not modified", &[("if-none-match", &etag)]),
+        ("modified", &[("if-none-match", "\"other\"")]),
+        ("cross-origin", &[("origin", "https://site.example")]),
+    ];
+    let mut statuses = Vec::new();
+    for (what, headers) in cases {
+        for (straight, via_router) in [(&plain, &routed), (&missing, &missing_routed)] {
+            let a = answer(&server, straight, headers).await;
+            let b = answer(&server, via_router, headers).await;
+            assert_eq!(
+                a, b,
+                "{what}: {straight} and {via_router} answer differently"
+            );
+            statuses.push(a.0);
+        }
+    }
+    assert_eq!(
+        statuses,
+        [200, 404, 206, 404, 416, 404, 304, 404, 200, 404, 200, 404]
+    );
+
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (status, times) in [("200", 6), ("206", 2), ("304", 2), ("404", 12), ("416", 2)] {
+        let series = format!(
+            r#"assetd_http_requests_total{{method="GET",route="/files/{{site}}/{{file}}",status="{status}"}} {times}"#
+        );
+        assert!(
+            text.lines().any(|line| line == series),
+            "{series} in\n{text}"
+        );
+    }
+    server.stop().await;
+}
+
+/// The status, the headers but `Date` (sorted by name, then value) and the body of a GET.
+async fn answer(
+    server: &TestServer,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut request = server.client.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    (status, headers, response.bytes().await.unwrap().to_vec())
+}
