@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod json;
 pub mod policy;
 pub mod presign;
 pub mod signing;
