@@ -73,6 +73,11 @@ impl<S: BatchStep> BatchStage<S> {
         }
     }
 
+    /// Pushed batches not yet processed.
+    pub fn behind(&self) -> u64 {
+        self.pushed.saturating_sub(self.progress.borrow().batches)
+    }
+
     /// Waits until at most `behind` pushed batches are still unprocessed.
     pub async fn wait_until_behind(&self, behind: u64) -> std::io::Result<Progress> {
         let target = self.pushed.saturating_sub(behind);
