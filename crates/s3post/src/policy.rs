@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::error::PolicyError;
 use crate::json::{push_json_string, push_json_string_body};
-use crate::timefmt::{parse_policy_expiration, policy_expiration};
+use crate::timefmt::{parse_policy_expiration, push_policy_expiration};
 
 /// Text in a condition: borrowed for the constant names and values a signer uses on every
 /// request (no allocation), owned for what is parsed or computed.
@@ -198,7 +198,7 @@ impl PostPolicy {
         // serde_json in the tests.
         let mut out = String::with_capacity(64 + self.conditions.len() * 64);
         out.push_str("{\"expiration\":\"");
-        out.push_str(&policy_expiration(self.expiration));
+        push_policy_expiration(&mut out, self.expiration);
         out.push_str("\",\"conditions\":[");
         for (i, condition) in self.conditions.iter().enumerate() {
             if i > 0 {

@@ -49,6 +49,9 @@ pub fn presign_post(
     }
     let credential = key.scope().credential(access_key_id);
     let amz_date = amz_date(now);
+    // The three SigV4 conditions at once: a caller's exactly-filled `vec![…]` would otherwise
+    // be reallocated and moved by the first push.
+    conditions.reserve(3);
     conditions.push(Condition::eq("x-amz-algorithm", ALGORITHM));
     conditions.push(Condition::eq("x-amz-credential", credential.clone()));
     conditions.push(Condition::eq("x-amz-date", amz_date.clone()));
