@@ -71,10 +71,11 @@ impl DiskStore {
             crate::ids::ObjectId::generate(chrono::Utc::now())
         ));
         let created = temp.clone();
-        let file = tokio::task::spawn_blocking(move || std::fs::File::create(created))
-            .await
-            .map_err(std::io::Error::other)??;
-        Ok(DiskWrite::new(file, temp, target))
+        let (file, direct) =
+            tokio::task::spawn_blocking(move || super::direct_append::create(&created))
+                .await
+                .map_err(std::io::Error::other)??;
+        Ok(DiskWrite::new(file, direct, temp, target))
     }
 
     /// Every object key in the store (for tests and consistency checks).

@@ -6,6 +6,7 @@
 
 mod batch_stage;
 pub mod credentials;
+mod direct_append;
 pub mod disk;
 mod disk_write;
 pub mod s3;
