@@ -36,9 +36,9 @@ pub const BLOCK: usize = 128 * 1024;
 /// page size, a multiple of every disk's logical block size.
 const ALIGN: usize = 4096;
 
-/// Creates (or truncates) `path` for writing, with `O_DIRECT` if the filesystem allows it.
-/// Returns the file and whether it is open for direct I/O.
-pub fn create(path: &Path) -> io::Result<(File, bool)> {
+/// Creates (or truncates) `path` for writing, with `O_DIRECT` if the filesystem allows it
+/// ([`DirectAppend::new`] reads back which).
+pub fn create(path: &Path) -> io::Result<File> {
     let open = |flags: OFlags| {
         File::options()
             .write(true)
@@ -48,10 +48,10 @@ pub fn create(path: &Path) -> io::Result<(File, bool)> {
             .open(path)
     };
     match open(OFlags::DIRECT) {
-        Ok(file) => Ok((file, true)),
+        Ok(file) => Ok(file),
         // tmpfs and some FUSE filesystems refuse O_DIRECT at open.
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-            Ok((open(OFlags::empty())?, false))
+            open(OFlags::empty())
         }
         Err(e) => Err(e),
     }
@@ -69,9 +69,11 @@ pub struct DirectAppend<F> {
 }
 
 impl<F: std::ops::Deref<Target = File>> DirectAppend<F> {
-    /// A writer appending to `file` from its start; `direct` says whether the file was opened
-    /// with `O_DIRECT` (see [`create`]).
-    pub fn new(file: F, direct: bool) -> Self {
+    /// A writer appending to `file` from its start, directly if the file is open with
+    /// `O_DIRECT` (see [`create`]).
+    pub fn new(file: F) -> Self {
+        let direct =
+            rustix::fs::fcntl_getfl(&*file).is_ok_and(|flags| flags.contains(OFlags::DIRECT));
         let (staging, start) = if direct {
             let staging = vec![0u8; BLOCK + ALIGN];
             let start = staging.as_ptr().align_offset(ALIGN);
@@ -181,12 +183,13 @@ mod tests {
     }
 
     fn write_in_chunks(path: &Path, direct: bool, bytes: &[u8], chunk: usize) -> bool {
-        let (file, opened_direct) = if direct {
+        let file = if direct {
             create(path).expect("create")
         } else {
-            (File::create(path).expect("create"), false)
+            File::create(path).expect("create")
         };
-        let mut out = DirectAppend::new(&file, opened_direct);
+        let mut out = DirectAppend::new(&file);
+        let opened_direct = out.is_direct();
         for piece in bytes.chunks(chunk) {
             out.append(piece).expect("append");
         }
@@ -236,8 +239,15 @@ mod tests {
     fn writes_whole_blocks_directly_where_the_filesystem_allows() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("object");
-        let (probe, direct) = create(&path).expect("create");
-        drop(probe);
+        // Asked of the filesystem itself, not of `create` or `DirectAppend::new`, whose
+        // detection is under test.
+        let direct = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(OFlags::DIRECT.bits() as i32)
+            .open(&path)
+            .is_ok();
         if !direct {
             eprintln!("the temp directory's filesystem refuses O_DIRECT; nothing to check");
             return;

@@ -71,11 +71,10 @@ impl DiskStore {
             crate::ids::ObjectId::generate(chrono::Utc::now())
         ));
         let created = temp.clone();
-        let (file, direct) =
-            tokio::task::spawn_blocking(move || super::direct_append::create(&created))
-                .await
-                .map_err(std::io::Error::other)??;
-        Ok(DiskWrite::new(file, direct, temp, target))
+        let file = tokio::task::spawn_blocking(move || super::direct_append::create(&created))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(DiskWrite::new(file, temp, target))
     }
 
     /// Every object key in the store (for tests and consistency checks).

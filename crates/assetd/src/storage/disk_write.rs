@@ -126,15 +126,14 @@ fn after_commit() -> std::io::Error {
 }
 
 impl DiskWrite {
-    /// A write of `target` through the new, empty temp file `file` at `temp`, opened with
-    /// `O_DIRECT` if `direct`.
-    pub(super) fn new(file: std::fs::File, direct: bool, temp: PathBuf, target: PathBuf) -> Self {
-        Self::with_budget(file, direct, temp, target, &SHARED_EXTRA)
+    /// A write of `target` through the new, empty temp file `file` at `temp` (opened by
+    /// [`super::direct_append::create`], direct where the filesystem allows).
+    pub(super) fn new(file: std::fs::File, temp: PathBuf, target: PathBuf) -> Self {
+        Self::with_budget(file, temp, target, &SHARED_EXTRA)
     }
 
     fn with_budget(
         file: std::fs::File,
-        direct: bool,
         temp: PathBuf,
         target: PathBuf,
         budget: &'static Semaphore,
@@ -142,10 +141,9 @@ impl DiskWrite {
         let file = Arc::new(file);
         Self {
             hash: Some(BatchStage::new(HashStep(Md5::new()))),
-            write: Some(BatchStage::new(WriteStep(DirectAppend::new(
-                Arc::clone(&file),
-                direct,
-            )))),
+            write: Some(BatchStage::new(WriteStep(DirectAppend::new(Arc::clone(
+                &file,
+            ))))),
             file: Some(file),
             budget,
             extra: None,
@@ -303,8 +301,8 @@ mod tests {
     async fn write_through(budget: &'static Semaphore) -> (Vec<u8>, String, Vec<u8>) {
         let dir = tempfile::tempdir().expect("temp dir");
         let (temp, target) = (dir.path().join("part"), dir.path().join("object"));
-        let (file, direct) = super::super::direct_append::create(&temp).expect("temp file");
-        let mut write = DiskWrite::with_budget(file, direct, temp, target.clone(), budget);
+        let file = super::super::direct_append::create(&temp).expect("temp file");
+        let mut write = DiskWrite::with_budget(file, temp, target.clone(), budget);
         // Not a whole number of direct-I/O blocks: the tail is written at commit.
         let bytes: Vec<u8> = (0..8 * 1024 * 1024 + 5_000u32)
             .map(|i| (i % 251) as u8)
