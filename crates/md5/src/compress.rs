@@ -4,9 +4,15 @@
 //! step just before; `a`, `c` and `d` are older. So the step costs, on its dependency chain,
 //! only the operations that need `b`, provided `a + M + K` (and any part of `f` without `b`) is
 //! added *first*. Two things keep that order:
-//! - `M[g(i)] + K[i]` for all 64 steps is computed before the steps, into an array, so the
-//!   constant is not a constant any more when the step is compiled (LLVM's reassociation moves
-//!   constants to the end of a sum, which would put the add of `K` after `f`);
+//! - the steps read `K` through a reference passed through [`core::hint::black_box`], so its
+//!   entries are loads, not constants, when the steps are compiled: LLVM moves a constant to
+//!   the end of a sum (`(x + C) + y` becomes `(x + y) + C`), which would put the add of `K`
+//!   after `f`, on the chain. (Until session 11 the 64 sums `M[g(i)] + K[i]` went into an
+//!   array before the steps for the same reason; storing and reloading those 256 bytes per
+//!   block cost more than the out-of-order window hid: 627 MiB/s against 752 for the loads of
+//!   `K`, `cargo bench -p assetd-md5`, same minutes, AMD EPYC Zen 4.) `black_box` only hides
+//!   the value from the optimiser; a compiler that ignored it would give the same digests,
+//!   only slower;
 //! - round 2's `(b & d) | (c & !d)` is written as `(c & !d) + (b & d)`: the two halves share no
 //!   bit, so `|` and `+` agree, and `c & !d` joins the early sum. That step's chain is then
 //!   and, add, rotate, add.
@@ -130,31 +136,29 @@ fn step_i(a: u32, b: u32, c: u32, d: u32, word_plus_k: u32, shift: u32) -> u32 {
 
 /// Runs the block function over each block in turn.
 pub(crate) fn compress_blocks(state: &mut [u32; 4], blocks: &[[u8; BLOCK]]) {
+    let k = core::hint::black_box(&K);
     for block in blocks {
-        compress(state, block);
+        compress(state, block, k);
     }
 }
 
 /// The block function over one block.
 #[inline]
-fn compress(state: &mut [u32; 4], block: &[u8; BLOCK]) {
+fn compress(state: &mut [u32; 4], block: &[u8; BLOCK], k: &[u32; 64]) {
     let (bytes, _) = block.as_chunks::<4>();
     let mut words = [0u32; 16];
     for (word, bytes) in words.iter_mut().zip(bytes) {
         *word = u32::from_le_bytes(*bytes);
     }
-    let mut word_plus_k = [0u32; 64];
-    for step in 0..64 {
-        word_plus_k[step] = words[WORD[step]].wrapping_add(K[step]);
-    }
+    let word_plus_k = |step: usize| words[WORD[step]].wrapping_add(k[step]);
     let [mut a, mut b, mut c, mut d] = *state;
     // Four steps rotate the roles of a, b, c, d; each round has its own four shifts.
     macro_rules! four_steps {
         ($step:ident, $first:expr, $s0:expr, $s1:expr, $s2:expr, $s3:expr) => {
-            a = $step(a, b, c, d, word_plus_k[$first], $s0);
-            d = $step(d, a, b, c, word_plus_k[$first + 1], $s1);
-            c = $step(c, d, a, b, word_plus_k[$first + 2], $s2);
-            b = $step(b, c, d, a, word_plus_k[$first + 3], $s3);
+            a = $step(a, b, c, d, word_plus_k($first), $s0);
+            d = $step(d, a, b, c, word_plus_k($first + 1), $s1);
+            c = $step(c, d, a, b, word_plus_k($first + 2), $s2);
+            b = $step(b, c, d, a, word_plus_k($first + 3), $s3);
         };
     }
     four_steps!(step_f, 0, 7, 12, 17, 22);
