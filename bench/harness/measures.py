@@ -137,10 +137,16 @@ def create(ctx):
             args = wrk.create_args(server.site, server.token)
             wrk.run(server.base, "create.lua", s.warmup, 64, args)
             # PostgreSQL's backends work for assetd there; count them apart from "other".
-            groups = ({"postgres": lambda: named("postgres")}
-                      if getattr(server, "database_url", None) else None)
+            on_postgres = bool(getattr(server, "database_url", None))
+            groups = {"postgres": lambda: named("postgres")} if on_postgres else None
+            before = PostgresDb.checkpoints() if on_postgres else None
             results[label] = load(ctx, f"create, {label}", server.base, "create.lua", s.duration,
                                   64, server.pid, args, groups=groups)
+            after = PostgresDb.checkpoints() if on_postgres else None
+            if before is not None and after is not None:
+                ctx.note(f"create, {label}: PostgreSQL checkpoints started during the run: "
+                         f"{after - before} (checkpoint_timeout and max_wal_size are the "
+                         "server's; see BENCHMARKS.md)")
     finally:
         for server in servers:
             server.stop()
