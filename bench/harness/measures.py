@@ -139,14 +139,17 @@ def create(ctx):
             # PostgreSQL's backends work for assetd there; count them apart from "other".
             on_postgres = bool(getattr(server, "database_url", None))
             groups = {"postgres": lambda: named("postgres")} if on_postgres else None
+            if on_postgres and not PostgresDb.checkpoint():
+                ctx.note(f"create, {label}: CHECKPOINT before the run was refused (not a "
+                         "superuser or pg_checkpoint member); a checkpoint may land in the run")
             before = PostgresDb.checkpoints() if on_postgres else None
             results[label] = load(ctx, f"create, {label}", server.base, "create.lua", s.duration,
                                   64, server.pid, args, groups=groups)
             after = PostgresDb.checkpoints() if on_postgres else None
             if before is not None and after is not None:
-                ctx.note(f"create, {label}: PostgreSQL checkpoints started during the run: "
-                         f"{after - before} (checkpoint_timeout and max_wal_size are the "
-                         "server's; see BENCHMARKS.md)")
+                ctx.note(f"create, {label}: PostgreSQL checkpoints started during the run "
+                         f"(after a CHECKPOINT just before it): {after - before} "
+                         "(checkpoint_timeout and max_wal_size are the server's; see BENCHMARKS.md)")
     finally:
         for server in servers:
             server.stop()

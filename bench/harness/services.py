@@ -320,6 +320,16 @@ class PostgresDb:
         self._psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     @staticmethod
+    def checkpoint():
+        """Asks the server for a checkpoint now (`CHECKPOINT`); True if it ran. The PostgreSQL
+        server is shared: whatever else wrote to it (the test suite, earlier runs) decides when
+        its next checkpoint starts, so without this a checkpoint lands inside a create run or
+        not by chance. After it, a run meets one only if its own WAL calls for one."""
+        done = subprocess.run(["psql", POSTGRES_ADMIN_URL, "-qtAc", "CHECKPOINT"],
+                              capture_output=True, text=True)
+        return done.returncode == 0
+
+    @staticmethod
     def checkpoints():
         """Checkpoints the server has started so far (timed and requested), or None if it will
         not say. A checkpoint during a create run makes every page's first change after it
