@@ -19,5 +19,34 @@ fn md5(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, md5);
+
+/// Eight uploads of 1 MiB hashed side by side, against the same eight one after another.
+fn side_by_side(c: &mut Criterion) {
+    let bytes: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut group = c.benchmark_group("md5_8x1MiB");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("side by side", |b| {
+        b.iter(|| {
+            let mut md5s = vec![assetd_md5::Md5::new(); 8];
+            let pieces: Vec<[&[u8]; 1]> = black_box(&bytes).chunks(1 << 20).map(|c| [c]).collect();
+            assetd_md5::update_side_by_side(
+                md5s.iter_mut().zip(&pieces).map(|(m, p)| (m, &p[..])).collect(),
+            );
+            md5s.into_iter().map(assetd_md5::Md5::finalize).collect::<Vec<_>>()
+        })
+    });
+    group.bench_function("one after another", |b| {
+        b.iter(|| {
+            black_box(&bytes)
+                .chunks(1 << 20)
+                .map(assetd_md5::Md5::digest)
+                .collect::<Vec<_>>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, md5, side_by_side);
 criterion_main!(benches);

@@ -21,7 +21,7 @@
 pub(crate) const BLOCK: usize = 64;
 
 /// `K[i] = floor(abs(sin(i + 1)) × 2³²)` (RFC 1321, 3.4).
-const K: [u32; 64] = [
+pub(crate) const K: [u32; 64] = [
     0xd76a_a478,
     0xe8c7_b756,
     0x2420_70db,
@@ -90,7 +90,7 @@ const K: [u32; 64] = [
 
 /// The message word each step reads (RFC 1321, 3.4: rounds 1–4 read them in the orders
 /// `i`, `5i + 1`, `3i + 5` and `7i`, mod 16).
-const WORD: [usize; 64] = [
+pub(crate) const WORD: [usize; 64] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, //
     1, 6, 11, 0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, //
     5, 8, 11, 14, 1, 4, 7, 10, 13, 0, 3, 6, 9, 12, 15, 2, //

@@ -22,6 +22,9 @@
 #![deny(missing_docs)]
 
 mod compress;
+mod lanes;
+
+pub use lanes::update_side_by_side;
 
 use compress::{BLOCK, compress_blocks};
 
