@@ -19,7 +19,6 @@ fn md5(c: &mut Criterion) {
     group.finish();
 }
 
-
 /// Eight uploads of 1 MiB hashed side by side, against the same eight one after another.
 fn side_by_side(c: &mut Criterion) {
     let bytes: Vec<u8> = (0..8u32 << 20)
@@ -32,9 +31,14 @@ fn side_by_side(c: &mut Criterion) {
             let mut md5s = vec![assetd_md5::Md5::new(); 8];
             let pieces: Vec<[&[u8]; 1]> = black_box(&bytes).chunks(1 << 20).map(|c| [c]).collect();
             assetd_md5::update_side_by_side(
-                md5s.iter_mut().zip(&pieces).map(|(m, p)| (m, &p[..])).collect(),
+                md5s.iter_mut()
+                    .zip(&pieces)
+                    .map(|(m, p)| (m, &p[..]))
+                    .collect(),
             );
-            md5s.into_iter().map(assetd_md5::Md5::finalize).collect::<Vec<_>>()
+            md5s.into_iter()
+                .map(assetd_md5::Md5::finalize)
+                .collect::<Vec<_>>()
         })
     });
     group.bench_function("one after another", |b| {

@@ -8,8 +8,8 @@
 //! fixed-size arrays, which LLVM turns into SIMD instructions of the target's baseline (SSE2 on
 //! x86-64, NEON on aarch64) without `unsafe` or target features.
 
-use crate::compress::{BLOCK, K, WORD};
 use crate::Md5;
+use crate::compress::{BLOCK, K, WORD};
 
 /// Messages hashed together. Eight 32-bit lanes are two SSE2 registers per value, which leaves
 /// room for a block's state and temporaries in the sixteen registers x86-64 has.
@@ -45,9 +45,10 @@ fn splat(value: u32) -> Lane {
     [value; LANES]
 }
 
-/// One step of round `round` (0–3) on every lane: `b + rotl(a + f(b, c, d) + M + K, shift)`.
+/// One step of round `round` (0–3) on every lane: `b + rotl(a + f(b, c, d) + M + K, shift)`,
+/// given `M + K` as `word_plus_k`.
 #[inline(always)]
-fn step(round: usize, a: Lane, b: Lane, c: Lane, d: Lane, word: Lane, k: u32, shift: u32) -> Lane {
+fn step(round: usize, a: Lane, b: Lane, c: Lane, d: Lane, word_plus_k: Lane, shift: u32) -> Lane {
     let f: Lane = core::array::from_fn(|i| {
         let (b, c, d) = (b[i], c[i], d[i]);
         match round {
@@ -57,7 +58,7 @@ fn step(round: usize, a: Lane, b: Lane, c: Lane, d: Lane, word: Lane, k: u32, sh
             _ => c ^ (b | !d),
         }
     });
-    add(rotl(add(add(a, f), add(word, splat(k))), shift), b)
+    add(rotl(add(add(a, f), word_plus_k), shift), b)
 }
 
 /// Runs the block function over `blocks[lane][n]` for every lane, `n` from 0 up: lane `l`'s
@@ -72,6 +73,10 @@ pub(crate) fn compress_lanes(states: &mut [[u32; 4]; LANES], blocks: [&[[u8; BLO
     let mut b: Lane = core::array::from_fn(|l| states[l][1]);
     let mut c: Lane = core::array::from_fn(|l| states[l][2]);
     let mut d: Lane = core::array::from_fn(|l| states[l][3]);
+    #[expect(
+        clippy::needless_range_loop,
+        reason = "`n` picks block `n` of every lane's slice, not of one"
+    )]
     for n in 0..count {
         // Word `w` of every lane's block `n`, side by side.
         let words: [Lane; 16] = core::array::from_fn(|w| {
@@ -89,10 +94,34 @@ pub(crate) fn compress_lanes(states: &mut [[u32; 4]; LANES], blocks: [&[[u8; BLO
         for (round, s) in SHIFTS.iter().enumerate() {
             for quad in 0..4 {
                 let i = 16 * round + 4 * quad;
-                a = step(round, a, b, c, d, words[WORD[i]], K[i], s[0]);
-                d = step(round, d, a, b, c, words[WORD[i + 1]], K[i + 1], s[1]);
-                c = step(round, c, d, a, b, words[WORD[i + 2]], K[i + 2], s[2]);
-                b = step(round, b, c, d, a, words[WORD[i + 3]], K[i + 3], s[3]);
+                a = step(round, a, b, c, d, add(words[WORD[i]], splat(K[i])), s[0]);
+                d = step(
+                    round,
+                    d,
+                    a,
+                    b,
+                    c,
+                    add(words[WORD[i + 1]], splat(K[i + 1])),
+                    s[1],
+                );
+                c = step(
+                    round,
+                    c,
+                    d,
+                    a,
+                    b,
+                    add(words[WORD[i + 2]], splat(K[i + 2])),
+                    s[2],
+                );
+                b = step(
+                    round,
+                    b,
+                    c,
+                    d,
+                    a,
+                    add(words[WORD[i + 3]], splat(K[i + 3])),
+                    s[3],
+                );
             }
         }
         a = add(a, a0);

@@ -65,6 +65,11 @@ fn eight_long_messages_of_different_lengths() {
             .collect(),
     );
     for (md5, message) in ours.into_iter().zip(&messages) {
-        assert_eq!(md5.finalize(), Md5::digest(message), "{} bytes", message.len());
+        assert_eq!(
+            md5.finalize(),
+            Md5::digest(message),
+            "{} bytes",
+            message.len()
+        );
     }
 }

@@ -33,6 +33,9 @@
 //!   `bytes_per_sync`, PostgreSQL's `pg_flush_data`). See [`start_writeback`] for the call.
 //!   (With direct I/O, below, whole blocks are already on the disk when their write returns;
 //!   the request then only covers a file that fell back to the page cache.)
+//! - **Concurrent uploads hashed side by side.** Each hashing stage hands its batch to
+//!   [`HashCombiner`], which hashes the batches of uploads that arrive together in the lanes
+//!   of the same instructions (see that module).
 //! - **Direct I/O where the filesystem takes it.** The write stage appends through
 //!   [`DirectAppend`]: whole 128 KiB blocks skip the page cache, whose fresh pages cost a
 //!   virtual machine more than the disk does (see that module for the figures).
@@ -47,6 +50,7 @@ use tokio::task::JoinHandle;
 
 use super::batch_stage::{BatchStage, BatchStep};
 use super::direct_append::DirectAppend;
+use super::hash_combiner::HashCombiner;
 
 /// Bytes gathered into one batch for the stages.
 const BATCH: usize = 64 * 1024;
@@ -67,14 +71,15 @@ static SHARED_EXTRA: Semaphore = Semaphore::const_new(16 * 1024 * 1024 / BATCH);
 /// Bytes written between two requests to start write-back.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
+/// Where every upload's hashing stage hashes its batches, side by side with other uploads'.
+static HASHING: HashCombiner = HashCombiner::new();
+
 /// The hashing stage's state.
 struct HashStep(Md5);
 
 impl BatchStep for HashStep {
     fn step(&mut self, batch: &[Bytes]) -> std::io::Result<()> {
-        for chunk in batch {
-            self.0.update(chunk);
-        }
+        HASHING.update(&mut self.0, batch);
         Ok(())
     }
 }

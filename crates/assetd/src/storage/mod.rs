@@ -9,6 +9,7 @@ pub mod credentials;
 mod direct_append;
 pub mod disk;
 mod disk_write;
+mod hash_combiner;
 pub mod s3;
 
 use std::pin::Pin;
