@@ -12,6 +12,11 @@
 //! faster than this crate. The digests are checked against Python's `hashlib` (OpenSSL) and against the md-5 crate in
 //! `tests/`.
 //!
+//! Many messages at once need not wait for each other's chains: [`update_side_by_side`] hashes
+//! eight of them in the lanes of the same instructions (`lanes.rs`), 1.50 GiB/s over 8 × 1 MiB
+//! against 655 MiB/s one after another (`cargo bench -p assetd-md5`, Intel Rocket Lake, baseline
+//! x86-64 target: SSE2). assetd uses it for the batches of concurrent uploads.
+//!
 //! ```
 //! let mut md5 = assetd_md5::Md5::new();
 //! md5.update(b"a");
