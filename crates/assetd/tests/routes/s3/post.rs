@@ -719,3 +719,74 @@ async fn cors_origins_can_be_restricted() {
     assert!(bad.headers().get("access-control-allow-origin").is_none());
     server.stop().await;
 }
+
+/// Bytes of a document, different for each `seed`, starting as a PDF does.
+fn document(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut bytes = b"%PDF-1.4\n".to_vec();
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_are_each_checked_against_their_own_hash() {
+    // Uploads arriving together have their MD5s computed side by side (storage/hash_combiner.rs):
+    // each must still be checked against its own fileHash, and a wrong one must cost only its
+    // own upload.
+    let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
+    let mut uploads = Vec::new();
+    for i in 0..24u64 {
+        let hashed = document(i, 150_000 + 7_919 * i as usize);
+        let created = create_asset(&server, &format!("doc-{i}.pdf"), &hashed).await;
+        let mut sent = hashed.clone();
+        let corrupted = i % 6 == 5;
+        if corrupted {
+            let at = 1_000 + 13_337 * i as usize % (sent.len() - 1_000);
+            sent[at] ^= 0x40;
+        }
+        uploads.push((created, sent, corrupted));
+    }
+    let answers = futures_util::future::join_all(uploads.iter().map(|(created, sent, _)| {
+        let content_type = created["contentType"].as_str().unwrap().to_owned();
+        post(
+            &server,
+            created["uploadUrl"].as_str().unwrap(),
+            form(&details(created), sent.clone(), &content_type),
+        )
+    }))
+    .await;
+    let mut kept = Vec::new();
+    for ((created, sent, corrupted), response) in uploads.iter().zip(answers) {
+        if *corrupted {
+            assert_eq!(s3_error_code(response).await, (400, "BadDigest".to_owned()));
+            let (state, _) = asset_state(&server, created).await;
+            assert_ne!(state, assetd::meta::AssetState::Uploaded);
+            continue;
+        }
+        assert_eq!(response.status(), 201);
+        let etag = format!("\"{}\"", md5_hex(sent));
+        assert_eq!(response.headers()["etag"], etag.as_str());
+        let got = server
+            .client
+            .get(created["hostedUrl"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.bytes().await.unwrap(), &sent[..]);
+        kept.push(created["uploadDetails"]["key"].as_str().unwrap().to_owned());
+    }
+    let (mut stored, temp_files) = server.stored().await;
+    stored.sort();
+    kept.sort();
+    assert_eq!((stored, temp_files), (kept, 0));
+    server.stop().await;
+}
