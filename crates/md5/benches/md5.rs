@@ -1,12 +1,18 @@
 //! MD5 throughput over 1 MiB, ours against the RustCrypto md-5 crate measured in the same run.
-//! An upload's speed cannot exceed one core's MD5, so this is its ceiling.
+//! An upload's speed cannot exceed one core's MD5, so this is its ceiling. Then eight messages
+//! side by side (`update_side_by_side`), as concurrent uploads are hashed.
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 
-fn md5(c: &mut Criterion) {
-    let bytes: Vec<u8> = (0..1u32 << 20)
+/// `len` bytes of a fixed, irregular pattern (the same in every run).
+fn pattern(len: u32) -> Vec<u8> {
+    (0..len)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+        .collect()
+}
+
+fn md5(c: &mut Criterion) {
+    let bytes = pattern(1 << 20);
     let mut group = c.benchmark_group("md5_1MiB");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("assetd-md5", |b| {
@@ -21,9 +27,7 @@ fn md5(c: &mut Criterion) {
 
 /// Eight uploads of 1 MiB hashed side by side, against the same eight one after another.
 fn side_by_side(c: &mut Criterion) {
-    let bytes: Vec<u8> = (0..8u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let bytes = pattern(8 << 20);
     let mut group = c.benchmark_group("md5_8x1MiB");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("side by side", |b| {
