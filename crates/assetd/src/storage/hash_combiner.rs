@@ -14,7 +14,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use assetd_md5::Md5;
 use bytes::Bytes;
 
-/// Most batches one combining pass takes: two passes of the eight lanes.
+/// Most batches one combining pass takes: enough to keep the eight lanes full twice over
+/// while batches end at different points.
 const MOST_PER_PASS: usize = 16;
 
 /// Passes a combining thread runs for others once its own batch is done, before it hands the
@@ -153,7 +154,9 @@ impl HashCombiner {
             None => inner.combining = false,
         }
         drop(inner);
-        // The loop ran until the own batch was done: it was queued before the loop began.
+        // The loop ran until the own batch was done: it was queued before the loop began, and
+        // only the combining thread takes from the queue. (Were it ever not, `md5` would stay
+        // empty and the upload would fail its digest check: refused, never stored wrongly.)
         if let Some(done) = own {
             *md5 = done;
         }
