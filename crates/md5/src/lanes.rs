@@ -26,13 +26,8 @@ const SHIFTS: [[u32; 4]; 4] = [
 ];
 
 #[inline(always)]
-fn map2(x: Lane, y: Lane, f: impl Fn(u32, u32) -> u32) -> Lane {
-    core::array::from_fn(|i| f(x[i], y[i]))
-}
-
-#[inline(always)]
 fn add(x: Lane, y: Lane) -> Lane {
-    map2(x, y, u32::wrapping_add)
+    core::array::from_fn(|i| x[i].wrapping_add(y[i]))
 }
 
 #[inline(always)]
@@ -91,37 +86,15 @@ pub(crate) fn compress_lanes(states: &mut [[u32; 4]; LANES], blocks: [&[[u8; BLO
             })
         });
         let (a0, b0, c0, d0) = (a, b, c, d);
+        // `M[g(i)] + K[i]` of step `i`, on every lane.
+        let word_plus_k = |i: usize| add(words[WORD[i]], splat(K[i]));
         for (round, s) in SHIFTS.iter().enumerate() {
             for quad in 0..4 {
                 let i = 16 * round + 4 * quad;
-                a = step(round, a, b, c, d, add(words[WORD[i]], splat(K[i])), s[0]);
-                d = step(
-                    round,
-                    d,
-                    a,
-                    b,
-                    c,
-                    add(words[WORD[i + 1]], splat(K[i + 1])),
-                    s[1],
-                );
-                c = step(
-                    round,
-                    c,
-                    d,
-                    a,
-                    b,
-                    add(words[WORD[i + 2]], splat(K[i + 2])),
-                    s[2],
-                );
-                b = step(
-                    round,
-                    b,
-                    c,
-                    d,
-                    a,
-                    add(words[WORD[i + 3]], splat(K[i + 3])),
-                    s[3],
-                );
+                a = step(round, a, b, c, d, word_plus_k(i), s[0]);
+                d = step(round, d, a, b, c, word_plus_k(i + 1), s[1]);
+                c = step(round, c, d, a, b, word_plus_k(i + 2), s[2]);
+                b = step(round, b, c, d, a, word_plus_k(i + 3), s[3]);
             }
         }
         a = add(a, a0);
@@ -216,11 +189,11 @@ pub fn update_side_by_side<P: AsRef<[u8]>>(messages: Vec<(&mut Md5, &[P])>) {
             .min()
             .unwrap_or(0)
             .min(BLOCKS_PER_CALL);
-        // Idle lanes repeat the first message's blocks into a state that is thrown away.
-        let mut states: [[u32; 4]; LANES] =
-            core::array::from_fn(|l| messages[l.min(busy - 1)].md5.state);
+        // Idle lanes repeat the first message into a state that is thrown away.
+        let source = |lane: usize| &messages[if lane < busy { lane } else { 0 }];
+        let mut states: [[u32; 4]; LANES] = core::array::from_fn(|l| source(l).md5.state);
         let blocks: [&[[u8; BLOCK]]; LANES] =
-            core::array::from_fn(|l| &messages[if l < busy { l } else { 0 }].blocks()[..count]);
+            core::array::from_fn(|l| &source(l).blocks()[..count]);
         compress_lanes(&mut states, blocks);
         for (message, state) in messages[..busy].iter_mut().zip(states) {
             message.advance(state, count);
