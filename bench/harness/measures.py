@@ -295,6 +295,12 @@ def md5_alone(sources):
     return time.perf_counter() - start
 
 
+def add_cpu(total, meter):
+    """Adds a `CpuMeter`'s CPU seconds, part by part, to `total`."""
+    for part, seconds in meter.seconds.items():
+        total[part] = total.get(part, 0.0) + seconds
+
+
 def delete_asset(assetd, asset_id):
     request = urllib.request.Request(f"{assetd.base}/v2/assets/{asset_id}", method="DELETE",
                                      headers={"Authorization": f"Bearer {assetd.token}"})
@@ -326,6 +332,7 @@ def upload(ctx, assetd):
             total = sum(p.stat().st_size for p in files)
             times = {"disk": [], "md5": [], "assetd": [], "seaweedfs": []}
             rss = {"assetd": [], "seaweedfs": []}
+            cpu = {"assetd": {}, "seaweedfs": {}}
             failures = []
             for run in range(s.upload_runs):
                 times["disk"].append(cp_sync(files, ctx.work / "disk-limit"))
@@ -335,9 +342,11 @@ def upload(ctx, assetd):
                            for i, h in enumerate(hashes)]
                 jobs = [(c["uploadUrl"], c["uploadDetails"], p, "application/pdf")
                         for c, p in zip(created, files)]
-                with Rss(assetd.pid) as r:
+                with Rss(assetd.pid) as r, CpuMeter({"server": lambda: tree(assetd.pid)},
+                                                   reaped="curl") as c:
                     seconds, statuses = timed_posts(jobs)
                 times["assetd"].append(seconds)
+                add_cpu(cpu["assetd"], c)
                 rss["assetd"].append(r.growth_mib)
                 failures += [f"assetd {st}" for st in statuses if st != "201"]
                 for c in created:
@@ -346,30 +355,46 @@ def upload(ctx, assetd):
                 forms = [seaweed.presign(f"bench/{case}-{run}-{i}.pdf", "application/pdf",
                                          2 * s.big_upload) for i in range(len(files))]
                 jobs = [(url, fields, p, "application/pdf") for (url, fields), p in zip(forms, files)]
-                with Rss(seaweed.pid) as r:
+                with Rss(seaweed.pid) as r, CpuMeter({"server": lambda: tree(seaweed.pid)},
+                                                    reaped="curl") as c:
                     seconds, statuses = timed_posts(jobs)
                 times["seaweedfs"].append(seconds)
+                add_cpu(cpu["seaweedfs"], c)
                 rss["seaweedfs"].append(r.growth_mib)
                 failures += [f"SeaweedFS {st}" for st in statuses if st != "201"]
                 for _, fields in forms:
                     seaweed.s3.delete_object(Bucket=BUCKET, Key=fields["key"])
             rates = {k: total / 1e6 / statistics.median(v) for k, v in times.items()}
             peaks = {k: max(v) for k, v in rss.items()}
+            # CPU seconds per run, each side's runs summed and divided by their number.
+            cpu = {k: {part: secs / s.upload_runs for part, secs in v.items()}
+                   for k, v in cpu.items()}
             ctx.note(f"upload {case} ({len(files)} × {human_size(files[0].stat().st_size)}), "
                      f"median of {s.upload_runs}: " + ", ".join(f"{k} {v:,.0f} MB/s"
                                                                   for k, v in rates.items())
                      + "; peak RSS growth: " + ", ".join(f"{k} {v:.1f} MiB" for k, v in peaks.items())
+                     + "; CPU per run: " + "; ".join(
+                         f"{k} " + ", ".join(f"{part} {secs * 1000:,.0f} ms"
+                                             for part, secs in v.items())
+                         for k, v in cpu.items())
                      + (f"; FAILED: {failures}" if failures else ""))
             if failures:
                 print(f"FAIL: upload {case}: {sorted(set(failures))}", file=sys.stderr, flush=True)
-            results[case] = (rates, peaks, failures, len(files), files[0].stat().st_size)
+            results[case] = (rates, peaks, cpu, failures, len(files), total)
     finally:
         seaweed.stop()
 
     rows = []
-    for case, (rates, peaks, failures, count, size) in results.items():
+    cores = os.cpu_count() or 1
+    for case, (rates, peaks, cpu, failures, count, total) in results.items():
+        size = total // count
         what = (f"Upload ingest, one {human_size(size)} file" if count == 1 else
                 f"Upload ingest, {count} × {human_size(size)} concurrently")
+        server_cpu = {k: v["server"] for k, v in cpu.items()}
+        # The fastest the run could go if the server's and curl's CPU time were spread over
+        # every core with no wait for anything: why a ratio to the disk can be out of reach.
+        busy = cpu["assetd"]["server"] + cpu["assetd"]["curl"]
+        cpu_bound = total / 1e6 / (busy / cores) if busy else float("inf")
         case_rows = [
             Row(what, "assetd vs SeaweedFS", f"{rates['assetd']:,.0f} MB/s",
                 f"{rates['seaweedfs']:,.0f} MB/s", ratio(rates["assetd"] / rates["seaweedfs"]),
@@ -377,6 +402,13 @@ def upload(ctx, assetd):
             Row(what, "assetd vs cp + sync", f"{rates['assetd']:,.0f} MB/s",
                 f"{rates['disk']:,.0f} MB/s", ratio(rates["assetd"] / rates["disk"]),
                 "≥ 0.8× disk", met(rates["assetd"] >= 0.8 * rates["disk"])),
+            Row(what, f"CPU bound: assetd + curl CPU over {cores} cores",
+                f"{cpu_bound:,.0f} MB/s", f"{rates['disk']:,.0f} MB/s (cp + sync)",
+                ratio(cpu_bound / rates["disk"]), "— (reference)", "—"),
+            Row(what, "server CPU per run (SeaweedFS ÷ assetd)", f"{server_cpu['assetd'] * 1000:,.0f} ms",
+                f"{server_cpu['seaweedfs'] * 1000:,.0f} ms (SeaweedFS)",
+                ratio(server_cpu["seaweedfs"] / server_cpu["assetd"])
+                if server_cpu["assetd"] else "—", "— (reference)", "—"),
             Row(what, "peak RSS growth", f"{peaks['assetd']:.1f} MiB",
                 f"{peaks['seaweedfs']:.1f} MiB (SeaweedFS)", "—", "< 64 MiB",
                 met(peaks["assetd"] < 64)),

@@ -201,7 +201,9 @@ class CpuMeter:
         used = {name: cpu_seconds(pids()) - self._start[name] for name, pids in self.groups.items()}
         used[self.reaped] = self._reaped_seconds() - self._start_reaped
         machine = machine_busy_seconds() - self._start_machine
-        # Percent of one core, as top shows it; "other" is everything outside this run.
+        used["other"] = max(0.0, machine - sum(used.values()))
+        # CPU seconds, and percent of one core as top shows it; "other" is everything outside
+        # this run.
+        self.seconds = used
         self.percent = {name: 100 * secs / wall for name, secs in used.items()}
-        self.percent["other"] = max(0.0, 100 * (machine - sum(used.values())) / wall)
         return False
