@@ -15,6 +15,7 @@ use crate::ids::ObjectId;
 use crate::meta::{Asset, AssetState};
 use crate::state::AppState;
 use crate::upload_signer::MIN_BYTES;
+use crate::variants;
 
 /// How many open uploads one read confirms at most.
 const CONFIRM_BATCH: i64 = 100;
@@ -44,7 +45,7 @@ pub async fn confirm(state: &AppState, asset: Asset) -> Result<Asset, Error> {
     if size_ok && hash_ok {
         let size = i64::try_from(meta.size).map_err(Error::internal)?;
         if state.meta.mark_uploaded(asset.id, size, now).await? {
-            state.variant_jobs.notify_one();
+            variants::worker::uploaded(state, &asset.content_type);
             tracing::info!(asset = %asset.id, size, "upload confirmed");
             state.metrics.upload("confirmed", meta.size);
             return Ok(Asset {

@@ -20,6 +20,7 @@ use crate::keys::parse_storage_key;
 use crate::meta::Asset;
 use crate::state::AppState;
 use crate::urls;
+use crate::variants;
 
 /// AWS: the form fields before the file may not exceed 20 KB.
 pub const MAX_PRE_DATA: usize = 20 * 1024;
@@ -207,7 +208,7 @@ async fn receive(
             .map_err(S3Error::internal)?;
         return Err(S3Error::NoUploadExpected);
     }
-    state.variant_jobs.notify_one();
+    variants::worker::uploaded(&state, &asset.content_type);
     tracing::info!(asset = %asset.id, size, "upload stored");
     state.metrics.upload("stored", size);
     Ok(success_response(&state, &bucket, &verified, &digest))

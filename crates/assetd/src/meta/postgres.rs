@@ -367,29 +367,26 @@ impl MetaStore for PostgresMeta {
         size: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, MetaError> {
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
-            "UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 WHERE id = $3",
+        // One statement, so one round trip and atomic without a transaction: the update, and
+        // for an image its variant job, which the data-modifying CTE inserts from the updated
+        // row.
+        let updated: i64 = sqlx::query_scalar(
+            "WITH updated AS ( \
+               UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 WHERE id = $3 \
+               RETURNING id, content_type), \
+             queued AS ( \
+               INSERT INTO variant_jobs (asset_id, queued_at) \
+               SELECT id, $2 FROM updated WHERE content_type = ANY($4) \
+               ON CONFLICT (asset_id) DO NOTHING) \
+             SELECT count(*) FROM updated",
         )
         .bind(size)
         .bind(to_millis(now))
         .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if result.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO variant_jobs (asset_id, queued_at) SELECT id, $1 FROM assets \
-             WHERE id = $2 AND content_type = ANY($3) ON CONFLICT (asset_id) DO NOTHING",
-        )
-        .bind(to_millis(now))
-        .bind(id.to_string())
         .bind(&VariantFormat::CONTENT_TYPES[..])
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(updated == 1)
     }
 
     async fn claim_variant_job(

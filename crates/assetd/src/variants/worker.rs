@@ -41,6 +41,15 @@ pub fn spawn(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         .collect()
 }
 
+/// Tells the pool that an asset of `content_type` was just uploaded. Only an image has a
+/// variant job to start; waking a worker for any other upload costs it a query that finds
+/// nothing.
+pub fn uploaded(state: &AppState, content_type: &str) {
+    if VariantFormat::from_content_type(content_type).is_some() {
+        state.variant_jobs.notify_one();
+    }
+}
+
 async fn run_worker(state: AppState, wakeup: Arc<Notify>) {
     loop {
         match run_one(&state, Utc::now()).await {
