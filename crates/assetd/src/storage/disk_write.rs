@@ -14,10 +14,7 @@
 //!   for it, and in one job with the write the two add up. A stage keeps one job running while
 //!   batches keep coming, so the hashing thread does not wait for a wake-up per batch.
 //!   (One job per batch doing both, awaited before the next: 1 GiB at 451–487 MB/s; the two
-//!   stages: 566–635 MB/s, same runs.) That is for an upload that has cores to itself: once as
-//!   many uploads are being written as there are cores, a new one hashes in its write stage,
-//!   each batch just before it is written (see [`DiskWrite::new`]), since the other uploads
-//!   keep the cores busy and one job per batch costs half the hand-offs.
+//!   stages: 566–635 MB/s, same runs.)
 //! - **No thread held per upload.** A stage holds a thread only while it has batches, so a
 //!   thousand slow uploads cannot take the blocking pool from delivery and the rest, and an
 //!   upload holds at most [`IN_FLIGHT`] + 1 batches of its own, however fast it arrives.
@@ -44,8 +41,7 @@
 //!   virtual machine more than the disk does (see that module for the figures).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use assetd_md5::Md5;
 use bytes::Bytes;
@@ -89,47 +85,16 @@ impl BatchStep for HashStep {
 }
 
 /// The writing stage's state: the temp file, appended to (directly where the filesystem
-/// allows, see [`DirectAppend`]), and the MD5 when this stage hashes too.
-struct WriteStep {
-    file: DirectAppend<Arc<std::fs::File>>,
-    md5: Option<Md5>,
-}
+/// allows, see [`DirectAppend`]).
+struct WriteStep(DirectAppend<Arc<std::fs::File>>);
 
 impl BatchStep for WriteStep {
     fn step(&mut self, batch: &[Bytes]) -> std::io::Result<()> {
-        if let Some(md5) = &mut self.md5 {
-            HASHING.update(md5, batch);
-        }
         for chunk in batch {
-            self.file.append(chunk)?;
+            self.0.append(chunk)?;
         }
         Ok(())
     }
-}
-
-/// Uploads being written in this process.
-static WRITING: AtomicUsize = AtomicUsize::new(0);
-
-/// One upload counted in [`WRITING`] while it lives.
-struct Writing;
-
-impl Writing {
-    /// Counts one more upload; returns it with how many others were being written.
-    fn start() -> (Self, usize) {
-        (Self, WRITING.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-impl Drop for Writing {
-    fn drop(&mut self) {
-        WRITING.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The cores this process may run on, read once.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// An object being written.
@@ -137,13 +102,9 @@ pub struct DiskWrite {
     file: Option<Arc<std::fs::File>>,
     batch: Vec<Bytes>,
     batch_len: usize,
-    /// The MD5 and the file write run side by side, each over every batch in order; or, with
-    /// no hashing stage, the write stage hashes each batch before writing it.
+    /// The MD5 and the file write run side by side, each over every batch in order.
     hash: Option<BatchStage<HashStep>>,
     write: Option<BatchStage<WriteStep>>,
-    /// The write stage's state once every batch is through ([`DiskWrite::finish`]).
-    written: Option<WriteStep>,
-    _writing: Writing,
     /// Where extra batches in flight come from, and those this upload holds.
     budget: &'static Semaphore,
     extra: Option<SemaphorePermit<'static>>,
@@ -172,17 +133,8 @@ fn after_commit() -> std::io::Error {
 impl DiskWrite {
     /// A write of `target` through the new, empty temp file `file` at `temp` (opened by
     /// [`super::direct_append::create`], direct where the filesystem allows).
-    ///
-    /// While fewer uploads than cores are being written, this one's MD5 gets a stage of its
-    /// own, beside the writes, so one upload can use two cores. With as many as there are
-    /// cores or more, the cores have other uploads to work on, and the write stage hashes each
-    /// batch just before writing it: one job per batch instead of two, and the batch is still
-    /// in the cache when it is copied for the write (64 concurrent 1 MiB uploads, 2 cores:
-    /// 262 → 218 ms of CPU, 354 → 408 MB/s; with the MD5 in the write stage a lone 1 GiB
-    /// upload ran at 358 against 434 MB/s, its MD5 waiting for each write).
     pub(super) fn new(file: std::fs::File, temp: PathBuf, target: PathBuf) -> Self {
-        let (writing, others) = Writing::start();
-        Self::with_budget(file, temp, target, &SHARED_EXTRA, writing, others < cores())
+        Self::with_budget(file, temp, target, &SHARED_EXTRA)
     }
 
     fn with_budget(
@@ -190,18 +142,13 @@ impl DiskWrite {
         temp: PathBuf,
         target: PathBuf,
         budget: &'static Semaphore,
-        writing: Writing,
-        hash_apart: bool,
     ) -> Self {
         let file = Arc::new(file);
         Self {
-            hash: hash_apart.then(|| BatchStage::new(HashStep(Md5::new()))),
-            write: Some(BatchStage::new(WriteStep {
-                file: DirectAppend::new(Arc::clone(&file)),
-                md5: (!hash_apart).then(Md5::new),
-            })),
-            written: None,
-            _writing: writing,
+            hash: Some(BatchStage::new(HashStep(Md5::new()))),
+            write: Some(BatchStage::new(WriteStep(DirectAppend::new(Arc::clone(
+                &file,
+            ))))),
             file: Some(file),
             budget,
             extra: None,
@@ -231,15 +178,14 @@ impl DiskWrite {
     /// flight (deepening its queue first if the budget allows), then hands them the gathered
     /// one.
     async fn hand_off_batch(&mut self) -> std::io::Result<()> {
-        let (Some(file), Some(write)) = (&self.file, &mut self.write) else {
+        let (Some(file), Some(hash), Some(write)) = (&self.file, &mut self.hash, &mut self.write)
+        else {
             return Err(after_commit());
         };
-        let mut hash = self.hash.as_mut();
         let extra = self.extra.as_ref().map_or(0, SemaphorePermit::num_permits);
         let depth = IN_FLIGHT + extra as u64;
-        let hash_behind = hash.as_ref().map_or(0, |h| h.behind());
         // Only an upload that would wait asks for more: a slow client never holds any.
-        if hash_behind.max(write.behind()) > depth
+        if hash.behind().max(write.behind()) > depth
             && extra < MAX_EXTRA as usize
             && let Ok(more) = self.budget.try_acquire()
         {
@@ -249,9 +195,7 @@ impl DiskWrite {
             }
         }
         let depth = IN_FLIGHT + self.extra.as_ref().map_or(0, SemaphorePermit::num_permits) as u64;
-        if let Some(hash) = &hash {
-            hash.wait_until_behind(depth).await?;
-        }
+        hash.wait_until_behind(depth).await?;
         let written = write.wait_until_behind(depth).await?.bytes;
         if written - self.written_back >= WRITEBACK_STEP
             && self.writeback.as_ref().is_none_or(JoinHandle::is_finished)
@@ -265,9 +209,7 @@ impl DiskWrite {
         }
         let batch = Arc::new(std::mem::take(&mut self.batch));
         self.batch_len = 0;
-        if let Some(hash) = &mut hash {
-            hash.push(Arc::clone(&batch));
-        }
+        hash.push(Arc::clone(&batch));
         write.push(batch);
         Ok(())
     }
@@ -277,25 +219,16 @@ impl DiskWrite {
         if !self.batch.is_empty() {
             self.hand_off_batch().await?;
         }
-        match &self.write {
-            Some(write) => write.wait_until_behind(0).await.map(|_| ()),
-            // Finished: every batch is through.
-            None if self.written.is_some() => Ok(()),
-            None => Err(after_commit()),
-        }
+        let write = self.write.as_ref().ok_or_else(after_commit)?;
+        write.wait_until_behind(0).await.map(|_| ())
     }
 
     /// Writes what is gathered and returns the MD5 (lower-case hex) of every byte written.
     /// Nothing is visible under the key until [`DiskWrite::commit`].
     pub async fn finish(&mut self) -> std::io::Result<String> {
         self.write_out().await?;
-        let write = self.write.take().ok_or_else(after_commit)?;
-        let mut written = write.finish().await?;
-        let md5 = match self.hash.take() {
-            Some(hash) => hash.finish().await?.0,
-            None => written.md5.take().ok_or_else(after_commit)?,
-        };
-        self.written = Some(written);
+        let hash = self.hash.take().ok_or_else(after_commit)?;
+        let HashStep(md5) = hash.finish().await?;
         Ok(md5.hex())
     }
 
@@ -308,11 +241,8 @@ impl DiskWrite {
         };
         // Every batch is through, so the stage hands back its writer, which still holds the
         // tail that did not fill a direct-I/O block.
-        let mut writer = match (self.written.take(), self.write.take()) {
-            (Some(written), _) => written.file,
-            (None, Some(write)) => write.finish().await?.file,
-            (None, None) => return Err(after_commit()),
-        };
+        let write = self.write.take().ok_or_else(after_commit)?;
+        let WriteStep(mut writer) = write.finish().await?;
         let target = self.target.clone();
         // The tail, fsync, rename and the directory's fsync in one hop to the blocking pool.
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -373,16 +303,11 @@ fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
 mod tests {
     use super::*;
 
-    async fn write_through(
-        budget: &'static Semaphore,
-        hash_apart: bool,
-    ) -> (Vec<u8>, String, Vec<u8>) {
+    async fn write_through(budget: &'static Semaphore) -> (Vec<u8>, String, Vec<u8>) {
         let dir = tempfile::tempdir().expect("temp dir");
         let (temp, target) = (dir.path().join("part"), dir.path().join("object"));
         let file = super::super::direct_append::create(&temp).expect("temp file");
-        let (writing, _) = Writing::start();
-        let mut write =
-            DiskWrite::with_budget(file, temp, target.clone(), budget, writing, hash_apart);
+        let mut write = DiskWrite::with_budget(file, temp, target.clone(), budget);
         // Not a whole number of direct-I/O blocks: the tail is written at commit.
         let bytes: Vec<u8> = (0..8 * 1024 * 1024 + 5_000u32)
             .map(|i| (i % 251) as u8)
@@ -399,23 +324,21 @@ mod tests {
         (bytes, md5, stored)
     }
 
-    /// Uploads complete, byte for byte and with their MD5, whatever the shared budget holds
-    /// and whichever stage hashes, and give back every extra batch they took.
+    /// Uploads complete, byte for byte, whatever the shared budget holds, and give back every
+    /// extra batch they took.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn uploads_return_the_shared_budget_and_need_none_of_it() {
         static EMPTY: Semaphore = Semaphore::const_new(0);
         static SMALL: Semaphore = Semaphore::const_new(2);
         for budget in [&EMPTY, &SMALL, &SHARED_EXTRA] {
-            for hash_apart in [true, false] {
-                let before = budget.available_permits();
-                let (sent, md5, stored) = write_through(budget, hash_apart).await;
-                assert!(
-                    stored == sent,
-                    "the stored object differs from the bytes sent"
-                );
-                assert_eq!(md5, hex::encode(<md5::Md5 as md5::Digest>::digest(&sent)));
-                assert_eq!(budget.available_permits(), before);
-            }
+            let before = budget.available_permits();
+            let (sent, md5, stored) = write_through(budget).await;
+            assert!(
+                stored == sent,
+                "the stored object differs from the bytes sent"
+            );
+            assert_eq!(md5, hex::encode(<md5::Md5 as md5::Digest>::digest(&sent)));
+            assert_eq!(budget.available_permits(), before);
         }
     }
 }
