@@ -358,10 +358,10 @@ def upload(ctx, assetd):
                 jobs = [(c["uploadUrl"], c["uploadDetails"], p, "application/pdf")
                         for c, p in zip(created, files)]
                 with Rss(assetd.pid) as r, CpuMeter({"server": lambda: tree(assetd.pid)},
-                                                   reaped="curl") as c:
+                                                   reaped="curl") as meter:
                     seconds, statuses = timed_posts(jobs)
                 times["assetd"].append(seconds)
-                add_cpu(cpu["assetd"], c)
+                add_cpu(cpu["assetd"], meter)
                 rss["assetd"].append(r.growth_mib)
                 failures += [f"assetd {st}" for st in statuses if st != "201"]
                 for c in created:
@@ -371,19 +371,19 @@ def upload(ctx, assetd):
                                          2 * s.big_upload) for i in range(len(files))]
                 jobs = [(url, fields, p, "application/pdf") for (url, fields), p in zip(forms, files)]
                 with Rss(seaweed.pid) as r, CpuMeter({"server": lambda: tree(seaweed.pid)},
-                                                    reaped="curl") as c:
+                                                    reaped="curl") as meter:
                     seconds, statuses = timed_posts(jobs)
                 times["seaweedfs"].append(seconds)
-                add_cpu(cpu["seaweedfs"], c)
+                add_cpu(cpu["seaweedfs"], meter)
                 rss["seaweedfs"].append(r.growth_mib)
                 failures += [f"SeaweedFS {st}" for st in statuses if st != "201"]
                 for _, fields in forms:
                     seaweed.s3.delete_object(Bucket=BUCKET, Key=fields["key"])
             rates = {k: total / 1e6 / statistics.median(v) for k, v in times.items()}
             peaks = {k: max(v) for k, v in rss.items()}
-            # CPU seconds per run, each side's runs summed and divided by their number.
-            cpu = {k: {part: secs / s.upload_runs for part, secs in v.items()}
-                   for k, v in cpu.items()}
+            # Each side's CPU seconds over all runs, divided by their number.
+            cpu_per_run = {k: {part: secs / s.upload_runs for part, secs in v.items()}
+                           for k, v in cpu.items()}
             ctx.note(f"upload {case} ({len(files)} × {human_size(files[0].stat().st_size)}), "
                      f"median of {s.upload_runs}: " + ", ".join(f"{k} {v:,.0f} MB/s"
                                                                   for k, v in rates.items())
@@ -391,11 +391,11 @@ def upload(ctx, assetd):
                      + "; CPU per run: " + "; ".join(
                          f"{k} " + ", ".join(f"{part} {secs * 1000:,.0f} ms"
                                              for part, secs in v.items())
-                         for k, v in cpu.items())
+                         for k, v in cpu_per_run.items())
                      + (f"; FAILED: {failures}" if failures else ""))
             if failures:
                 print(f"FAIL: upload {case}: {sorted(set(failures))}", file=sys.stderr, flush=True)
-            results[case] = (rates, peaks, cpu, failures, len(files), total)
+            results[case] = (rates, peaks, cpu_per_run, failures, len(files), total)
     finally:
         seaweed.stop()
 
@@ -405,10 +405,10 @@ def upload(ctx, assetd):
         size = total // count
         what = (f"Upload ingest, one {human_size(size)} file" if count == 1 else
                 f"Upload ingest, {count} × {human_size(size)} concurrently")
-        server_cpu = {k: v["server"] for k, v in cpu.items()}
+        assetd_cpu, seaweed_cpu = cpu["assetd"]["server"], cpu["seaweedfs"]["server"]
         # The fastest the run could go if the server's and curl's CPU time were spread over
         # every core with no wait for anything: why a ratio to the disk can be out of reach.
-        busy = cpu["assetd"]["server"] + cpu["assetd"]["curl"]
+        busy = assetd_cpu + cpu["assetd"]["curl"]
         cpu_bound = total / 1e6 / (busy / cores) if busy else float("inf")
         case_rows = [
             Row(what, "assetd vs SeaweedFS", f"{rates['assetd']:,.0f} MB/s",
@@ -420,10 +420,9 @@ def upload(ctx, assetd):
             Row(what, f"CPU bound: assetd + curl CPU over {cores} cores",
                 f"{cpu_bound:,.0f} MB/s", f"{rates['disk']:,.0f} MB/s (cp + sync)",
                 ratio(cpu_bound / rates["disk"]), "— (reference)", "—"),
-            Row(what, "server CPU per run (SeaweedFS ÷ assetd)", f"{server_cpu['assetd'] * 1000:,.0f} ms",
-                f"{server_cpu['seaweedfs'] * 1000:,.0f} ms (SeaweedFS)",
-                ratio(server_cpu["seaweedfs"] / server_cpu["assetd"])
-                if server_cpu["assetd"] else "—", "— (reference)", "—"),
+            Row(what, "server CPU per run (SeaweedFS ÷ assetd)", f"{assetd_cpu * 1000:,.0f} ms",
+                f"{seaweed_cpu * 1000:,.0f} ms (SeaweedFS)",
+                ratio(seaweed_cpu / assetd_cpu) if assetd_cpu else "—", "— (reference)", "—"),
             Row(what, "peak RSS growth", f"{peaks['assetd']:.1f} MiB",
                 f"{peaks['seaweedfs']:.1f} MiB (SeaweedFS)", "—", "< 64 MiB",
                 met(peaks["assetd"] < 64)),

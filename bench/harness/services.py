@@ -320,9 +320,9 @@ class PostgresDb:
         self._psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     def autovacuums(self):
-        """Autovacuum and autoanalyze runs so far on this database's tables, or None. A fresh
-        table taking ~20,000 inserts a second crosses autovacuum's insert threshold every few
-        seconds, and a run over the table competes with the inserts for the 2 cores."""
+        """Autovacuum and autoanalyze runs so far on this database's tables, or None. The
+        create run's table grows by ~20,000 rows a second, past autovacuum's insert threshold,
+        so a run over it may fall inside the timed run; the count says whether one did."""
         done = subprocess.run(
             ["psql", self.url, "-qtAc", "SELECT coalesce(sum(autovacuum_count + "
              "autoanalyze_count), 0) FROM pg_stat_user_tables"], capture_output=True, text=True)
