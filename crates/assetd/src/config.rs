@@ -183,7 +183,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub body_idle_timeout_secs: u64,
 
-    /// Most connections open at once; past that, new connections are closed.
+    /// Seconds a connection with no request in flight stays open before it is closed (HTTP/2;
+    /// an idle HTTP/1 connection is closed after the header timeout, which starts right after
+    /// each response).
+    #[arg(long, env = "ASSETD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Most connections open at once; past that, a new connection takes the place of the one
+    /// idle longest, and is refused only when every connection has a request in flight.
     #[arg(long, env = "ASSETD_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
@@ -328,8 +335,10 @@ pub struct Settings {
     pub token_cache_ttl: Duration,
     /// Time allowed for request headers.
     pub header_read_timeout: Duration,
-    /// Longest stall of an upload body.
+    /// Longest stall of a request body, or of a response the client stopped reading.
     pub body_idle_timeout: Duration,
+    /// Longest time a connection stays open with no request in flight.
+    pub idle_timeout: Duration,
     /// Most open connections.
     pub max_connections: usize,
     /// Image size limit.
@@ -396,6 +405,7 @@ impl Settings {
             token_cache_ttl: Duration::from_secs(args.token_cache_secs),
             header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
             body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
             max_connections: args.max_connections,
             image_max_bytes: args.image_max_bytes,
             document_max_bytes: args.document_max_bytes,

@@ -42,6 +42,12 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The client stopped sending its request body.
+    #[error("request body stalled for {idle:?}")]
+    BodyStalled {
+        /// How long no byte arrived.
+        idle: std::time::Duration,
+    },
     /// No token, or one that is unknown.
     #[error("not authorized")]
     NotAuthorized,
@@ -87,6 +93,7 @@ impl Error {
         match self {
             Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyStalled { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::NotAuthorized => StatusCode::UNAUTHORIZED,
             Self::MissingScopes(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -100,10 +107,11 @@ impl Error {
 
     fn code(&self) -> &'static str {
         match self {
-            // Webflow's code list has nothing for 405 or 413; both are malformed requests.
-            Self::BadRequest(_) | Self::PayloadTooLarge { .. } | Self::MethodNotAllowed => {
-                "bad_request"
-            }
+            // Webflow's code list has nothing for 405, 408 or 413; all are malformed requests.
+            Self::BadRequest(_)
+            | Self::PayloadTooLarge { .. }
+            | Self::BodyStalled { .. }
+            | Self::MethodNotAllowed => "bad_request",
             Self::Validation(_) => "validation_error",
             Self::NotAuthorized => "not_authorized",
             Self::MissingScopes(_) => "missing_scopes",
@@ -122,6 +130,10 @@ impl Error {
             Self::PayloadTooLarge { limit } => {
                 format!("Bad Request: Request body is larger than {limit} bytes")
             }
+            Self::BodyStalled { idle } => format!(
+                "Bad Request: No part of the request body arrived for {} seconds",
+                idle.as_secs()
+            ),
             Self::NotAuthorized => "Request not authorized".to_owned(),
             Self::MissingScopes(scope) => {
                 format!("OAuthForbidden: You are missing the following scopes - {scope}")

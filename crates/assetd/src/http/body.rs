@@ -1,12 +1,15 @@
-//! Reading a JSON request body with a size limit, failing in Webflow's error shape.
+//! Reading a JSON request body with a size limit and an idle limit, failing in Webflow's error
+//! shape.
+
+use std::time::Duration;
 
 use axum::body::Body;
-use http_body_util::LengthLimitError;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
 use crate::error::Error;
 
-fn is_length_limit(err: &axum::Error) -> bool {
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if e.is::<LengthLimitError>() {
@@ -18,15 +21,30 @@ fn is_length_limit(err: &axum::Error) -> bool {
 }
 
 /// Reads at most `limit` bytes and parses them as JSON: too long → 413, not JSON → 400
-/// `bad_request`. Any Content-Type is accepted; the body must be JSON either way.
-pub async fn read_json(body: Body, limit: usize) -> Result<Value, Error> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if is_length_limit(&e) {
-            Error::PayloadTooLarge { limit }
-        } else {
-            Error::BadRequest(format!("could not read the body: {e}"))
+/// `bad_request`, no byte for `idle` → 408 (a stalled client must not hold its connection and
+/// a request slot forever). Any Content-Type is accepted; the body must be JSON either way.
+pub async fn read_json(body: Body, limit: usize, idle: Duration) -> Result<Value, Error> {
+    let mut body = Limited::new(body, limit);
+    let mut bytes = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(idle, body.frame())
+            .await
+            .map_err(|_| Error::BodyStalled { idle })?;
+        match frame {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Some(Err(e)) if is_length_limit(e.as_ref()) => {
+                return Err(Error::PayloadTooLarge { limit });
+            }
+            Some(Err(e)) => {
+                return Err(Error::BadRequest(format!("could not read the body: {e}")));
+            }
         }
-    })?;
+    }
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::BadRequest(format!("body is not valid JSON: {e}")))
 }

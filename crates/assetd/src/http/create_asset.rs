@@ -112,8 +112,10 @@ pub async fn create_asset(
 ) -> Result<AssetUpload> {
     auth.require(Scope::AssetsWrite)?;
     let site_id = auth.site(&site_id)?;
-    let request = CreateAssetRequest::from_json(&read_json(body, BODY_LIMIT).await?)
-        .map_err(Error::Validation)?;
+    let request = CreateAssetRequest::from_json(
+        &read_json(body, BODY_LIMIT, state.settings.body_idle_timeout).await?,
+    )
+    .map_err(Error::Validation)?;
     if let Some(folder) = request.parent_folder
         && !state.meta.folder_in_site(site_id, folder).await?
     {

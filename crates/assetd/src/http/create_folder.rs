@@ -105,7 +105,8 @@ pub async fn create_folder(
     auth.require(Scope::AssetsWrite)?;
     let site = auth.site(&site_id)?;
     let (display_name, parent) =
-        request_from(&read_json(body, BODY_LIMIT).await?).map_err(Error::Validation)?;
+        request_from(&read_json(body, BODY_LIMIT, state.settings.body_idle_timeout).await?)
+            .map_err(Error::Validation)?;
     if let Some(parent) = parent
         && !state.meta.folder_in_site(site, parent).await?
     {

@@ -17,6 +17,7 @@ pub mod model;
 pub mod openapi;
 pub mod path;
 pub mod query;
+pub mod s3_form;
 pub mod s3_post;
 pub mod sites;
 pub mod update_asset;

@@ -1,7 +1,7 @@
 //! `POST {public}/s3/{bucket}` — the embedded S3 POST Object endpoint (step 2 of the upload).
 //!
-//! The form is read as a stream: fields before the file (at most 20 KB) are collected and
-//! verified by `s3post` before a byte of the file is stored; the file then streams into a temp
+//! The form is read as a stream: fields before the file (at most 20 KB, with bounded memory
+//! whatever the client sends; see `s3_form`) are collected and verified by `s3post` before a byte of the file is stored; the file then streams into a temp
 //! file while its size and MD5 are computed, so memory stays bounded whatever the file size and
 //! an oversized file is refused as soon as it passes the policy's limit. Only a file whose MD5
 //! equals the asset's `fileHash` is committed (fsync, rename, fsync dir); every failure drops the
@@ -16,68 +16,12 @@ use s3post::{PostRequest, VerifiedPost, verify_post};
 
 use crate::error::{S3Error, xml_escape};
 use crate::http::path::S3Path;
+use crate::http::s3_form::{FieldBudget, FormGate, FormReader, GatedBody};
 use crate::keys::parse_storage_key;
 use crate::meta::Asset;
 use crate::state::AppState;
 use crate::urls;
 use crate::variants;
-
-/// AWS: the form fields before the file may not exceed 20 KB.
-pub const MAX_PRE_DATA: usize = 20 * 1024;
-
-fn multipart_error(err: multer::Error) -> S3Error {
-    match err {
-        multer::Error::IncompleteStream
-        | multer::Error::IncompleteFieldData { .. }
-        | multer::Error::IncompleteHeaders
-        | multer::Error::StreamReadFailed(_) => S3Error::IncompleteBody,
-        other => S3Error::MalformedPost(other.to_string()),
-    }
-}
-
-/// The next chunk of a part, or `IncompleteBody` if the client sends nothing for `idle`
-/// (a stalled upload must not hold a connection and a temp file forever).
-async fn next_chunk(
-    field: &mut multer::Field<'_>,
-    idle: std::time::Duration,
-) -> Result<Option<bytes::Bytes>, S3Error> {
-    match tokio::time::timeout(idle, field.chunk()).await {
-        Ok(chunk) => chunk.map_err(multipart_error),
-        Err(_) => Err(S3Error::IncompleteBody),
-    }
-}
-
-/// The next part of the form, with the same idle limit.
-async fn next_part<'r>(
-    form: &mut multer::Multipart<'r>,
-    idle: std::time::Duration,
-) -> Result<Option<multer::Field<'r>>, S3Error> {
-    match tokio::time::timeout(idle, form.next_field()).await {
-        Ok(part) => part.map_err(multipart_error),
-        Err(_) => Err(S3Error::IncompleteBody),
-    }
-}
-
-/// Reads a non-file field, charging its name and value to `budget`.
-async fn read_field(
-    field: &mut multer::Field<'_>,
-    budget: &mut usize,
-    idle: std::time::Duration,
-) -> Result<String, S3Error> {
-    let name_len = field.name().map_or(0, str::len);
-    *budget = budget
-        .checked_sub(name_len)
-        .ok_or(S3Error::MaxPostPreDataLengthExceeded)?;
-    let mut value = Vec::new();
-    while let Some(chunk) = next_chunk(field, idle).await? {
-        *budget = budget
-            .checked_sub(chunk.len())
-            .ok_or(S3Error::MaxPostPreDataLengthExceeded)?;
-        value.extend_from_slice(&chunk);
-    }
-    String::from_utf8(value)
-        .map_err(|_| S3Error::InvalidArgument("Form field values must be UTF-8".to_owned()))
-}
 
 fn is_file_part(field: &multer::Field<'_>) -> bool {
     field.name().is_some_and(|n| n.eq_ignore_ascii_case("file"))
@@ -131,22 +75,27 @@ async fn receive(
         })
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(S3Error::NotMultipart)?;
-    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
-    let idle = state.settings.body_idle_timeout;
+    let gate = FormGate::new();
+    let mut form = multer::Multipart::new(
+        GatedBody::new(body.into_data_stream(), std::sync::Arc::clone(&gate)),
+        boundary,
+    );
+    let reader = FormReader::new(gate, state.settings.body_idle_timeout);
 
     let mut fields = Vec::new();
-    let mut budget = MAX_PRE_DATA;
+    let mut budget = FieldBudget::new();
     let mut file = loop {
-        let Some(mut field) = next_part(&mut form, idle).await? else {
+        let Some(mut field) = reader.next_part(&mut form).await? else {
             return Err(S3Error::IncorrectNumberOfFiles);
         };
         if is_file_part(&field) {
             break field;
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let value = read_field(&mut field, &mut budget, idle).await?;
+        let value = reader.read_field(&mut field, &mut budget).await?;
         fields.push((name, value));
     };
+    reader.gate().open();
 
     let now = Utc::now();
     let file_name = file.file_name().map(str::to_owned);
@@ -167,7 +116,7 @@ async fn receive(
         .await
         .map_err(S3Error::internal)?;
     let mut size: u64 = 0;
-    while let Some(chunk) = next_chunk(&mut file, idle).await? {
+    while let Some(chunk) = reader.next_chunk(&mut file).await? {
         size += chunk.len() as u64;
         if size > max {
             // Stop reading at once; dropping `write` removes the temp file.
@@ -178,12 +127,13 @@ async fn receive(
     }
     drop(file);
     // AWS ignores fields after the file, but a second file is an error.
-    let mut trailing_budget = MAX_PRE_DATA;
-    while let Some(mut field) = next_part(&mut form, idle).await? {
+    reader.gate().rearm();
+    let mut trailing = FieldBudget::new();
+    while let Some(mut field) = reader.next_part(&mut form).await? {
         if is_file_part(&field) {
             return Err(S3Error::IncorrectNumberOfFiles);
         }
-        read_field(&mut field, &mut trailing_budget, idle).await?;
+        reader.read_field(&mut field, &mut trailing).await?;
     }
     if size < min {
         return Err(S3Error::EntityTooSmall);

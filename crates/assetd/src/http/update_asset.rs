@@ -104,7 +104,9 @@ pub async fn update_asset(
     auth.require(Scope::AssetsWrite)?;
     QueryParams::parse(query.as_deref()).get("localeId")?;
     let asset = lookup::uploaded_asset(&state, &auth, &asset_id).await?;
-    let changes = changes_from(&read_json(body, BODY_LIMIT).await?).map_err(Error::Validation)?;
+    let changes =
+        changes_from(&read_json(body, BODY_LIMIT, state.settings.body_idle_timeout).await?)
+            .map_err(Error::Validation)?;
     let now = crate::timestamp::now();
     let updated = state
         .meta

@@ -1,0 +1,557 @@
+//! Every connection state has a time bound, and a full connection table never locks out new
+//! clients while some connection is doing nothing.
+//!
+//! hyper bounds some states and not others, so each connection runs under a watchdog
+//! ([`supervise`]) that enforces what hyper does not:
+//! - **first request** (first byte, the HTTP/1-or-HTTP/2 detection, a partial HTTP/2 preface,
+//!   the first request's headers): cut when no request has started within the header timeout.
+//!   hyper's own header timeout starts only after the detection, so a socket that sends nothing,
+//!   or half the HTTP/2 preface, was never closed.
+//! - **idle** (no request in flight after one or more): closed gracefully (HTTP/2 `GOAWAY`)
+//!   after the idle timeout, and cut if it has not closed a header timeout later. For HTTP/1
+//!   hyper's header timeout already starts right after each response, so its idle bound is the
+//!   header timeout; HTTP/2 had none.
+//! - **a response the client stops reading**: cut once the socket has refused writes for the
+//!   body idle timeout.
+//! - **request bodies** are bounded by their readers (the JSON body reader and the S3 POST
+//!   form each give up after the body idle timeout), and **HTTP/2 peers that vanish** by
+//!   keep-alive pings (`server.rs`).
+//!
+//! When the table is full, a new connection takes the place of the connection that has been
+//! idle longest (no request in flight), which is closed; only when every connection has a
+//! request in flight is the new one refused. So silent sockets cannot hold the table against
+//! clients with work to do, however many an attacker opens.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::sync::CancellationToken;
+
+/// The time bounds a connection is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// From accept to the first request's headers; also how long a closing connection may take.
+    pub first_request: Duration,
+    /// With no request in flight, after at least one.
+    pub idle: Duration,
+    /// How long the socket may refuse writes while a response is being sent.
+    pub write_stall: Duration,
+}
+
+impl Bounds {
+    /// How often the watchdog looks: a quarter of the shortest bound, between 100 ms and 1 s.
+    fn tick(&self) -> Duration {
+        let shortest = self.first_request.min(self.idle).min(self.write_stall);
+        (shortest / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+}
+
+/// What one connection is doing, shared by its socket wrapper, its requests and the watchdog.
+#[derive(Debug)]
+pub struct Connection {
+    id: u64,
+    epoch: Instant,
+    accepted: Duration,
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    /// When the last request started or ended (or the connection was accepted), since `epoch`.
+    last_change_ms: AtomicU64,
+    /// When writes started to be refused (since `epoch`, +1 so that 0 means "not refused").
+    write_blocked_ms: AtomicU64,
+    evicted: CancellationToken,
+}
+
+impl Connection {
+    fn millis(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts a request as in flight until the returned guard is dropped (keep the guard with
+    /// the response body, so that a response being sent counts as work).
+    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.last_change_ms
+            .store(self.millis(Instant::now()), Ordering::Relaxed);
+        RequestGuard(Arc::clone(self))
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let ms = Duration::from_millis;
+        let blocked = self.write_blocked_ms.load(Ordering::Relaxed);
+        Snapshot {
+            accepted: self.accepted,
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            last_change: ms(self.last_change_ms.load(Ordering::Relaxed)),
+            write_blocked_since: (blocked > 0).then(|| ms(blocked - 1)),
+        }
+    }
+
+    fn idle_since(&self) -> Option<u64> {
+        (self.in_flight.load(Ordering::Relaxed) == 0)
+            .then(|| self.last_change_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Holds a request in flight; see [`Connection::request_started`].
+#[derive(Debug)]
+pub struct RequestGuard(Arc<Connection>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let connection = &self.0;
+        connection
+            .last_change_ms
+            .store(connection.millis(Instant::now()), Ordering::Relaxed);
+        connection.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent or dropped. Frames pass
+/// through untouched (`zero_copy` recognises its placeholders by address).
+pub struct Tracked<B> {
+    inner: B,
+    _guard: RequestGuard,
+}
+
+impl<B> Tracked<B> {
+    /// `inner`, holding `guard` until it is dropped.
+    pub fn new(inner: B, guard: RequestGuard) -> Self {
+        Self {
+            inner,
+            _guard: guard,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body that records whether it was read to its end.
+///
+/// An HTTP/1 answer sent before the client's body was read (a 401 for a bad token, a 400 for
+/// a refused form) ends the connection, since hyper will not read the rest; that answer must
+/// say `Connection: close`, or a client that reuses the connection for its next request finds
+/// it reset.
+pub struct ReadToEnd<B> {
+    inner: B,
+    ended: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<B: Body> ReadToEnd<B> {
+    /// `inner`, and the flag that turns true once it has ended.
+    pub fn new(inner: B) -> (Self, Arc<std::sync::atomic::AtomicBool>) {
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(inner.is_end_stream()));
+        let body = Self {
+            inner,
+            ended: Arc::clone(&ended),
+        };
+        (body, ended)
+    }
+}
+
+impl<B: Body + Unpin> Body for ReadToEnd<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.ended.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The open connections, up to a maximum.
+#[derive(Debug)]
+pub struct ConnectionTable {
+    max: usize,
+    epoch: Instant,
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Connection>>>,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TableFull;
+
+impl ConnectionTable {
+    /// A table of at most `max` connections (at least one).
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max: max.max(1),
+            epoch: Instant::now(),
+            next_id: AtomicU64::new(1),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Admits a new connection, closing the longest-idle one if the table is full; refuses it
+    /// only when every open connection has a request in flight.
+    pub fn admit(self: &Arc<Self>) -> Result<Admission, TableFull> {
+        let now = Instant::now();
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.len() >= self.max {
+            let longest_idle = open
+                .values()
+                .filter_map(|c| c.idle_since().map(|since| (since, c.id)))
+                .min()
+                .map(|(_, id)| id);
+            let evicted = longest_idle
+                .and_then(|id| open.remove(&id))
+                .ok_or(TableFull)?;
+            evicted.evicted.cancel();
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let accepted = now.saturating_duration_since(self.epoch);
+        let connection = Arc::new(Connection {
+            id,
+            epoch: self.epoch,
+            accepted,
+            in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            last_change_ms: AtomicU64::new(u64::try_from(accepted.as_millis()).unwrap_or(u64::MAX)),
+            write_blocked_ms: AtomicU64::new(0),
+            evicted: CancellationToken::new(),
+        });
+        open.insert(id, Arc::clone(&connection));
+        Ok(Admission {
+            table: Arc::clone(self),
+            connection,
+        })
+    }
+
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        self.open.lock().map_or(0, |open| open.len())
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A connection's place in the table, given back when dropped.
+#[derive(Debug)]
+pub struct Admission {
+    table: Arc<ConnectionTable>,
+    connection: Arc<Connection>,
+}
+
+impl Admission {
+    /// The connection's shared state.
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.connection
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.table.open.lock() {
+            open.remove(&self.connection.id);
+        }
+    }
+}
+
+/// A socket that tells its [`Connection`] when writes are refused (the client is not reading).
+pub struct Watched<S> {
+    inner: S,
+    connection: Arc<Connection>,
+}
+
+impl<S> Watched<S> {
+    /// Wraps `inner` for `connection`.
+    pub fn new(inner: S, connection: Arc<Connection>) -> Self {
+        Self { inner, connection }
+    }
+
+    fn note_write<T>(&self, polled: Poll<T>) -> Poll<T> {
+        let blocked = &self.connection.write_blocked_ms;
+        if polled.is_pending() {
+            if blocked.load(Ordering::Relaxed) == 0 {
+                let since = self.connection.millis(Instant::now()).saturating_add(1);
+                blocked.store(since, Ordering::Relaxed);
+            }
+        } else if blocked.load(Ordering::Relaxed) != 0 {
+            blocked.store(0, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note_write(polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note_write(polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What the watchdog sees of a connection, in time since the table's epoch.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    accepted: Duration,
+    in_flight: usize,
+    requests: u64,
+    last_change: Duration,
+    write_blocked_since: Option<Duration>,
+}
+
+/// What the watchdog does about a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Keep,
+    /// Close gracefully (HTTP/2 `GOAWAY`; HTTP/1 closes when idle).
+    Close(&'static str),
+    /// Drop the socket now.
+    Cut(&'static str),
+}
+
+fn verdict(c: Snapshot, now: Duration, bounds: &Bounds) -> Verdict {
+    let since = |t: Duration| now.saturating_sub(t);
+    if c.in_flight == 0 {
+        if c.requests == 0 {
+            if since(c.accepted) >= bounds.first_request {
+                return Verdict::Cut("no request within the header timeout");
+            }
+        } else if since(c.last_change) >= bounds.idle {
+            return Verdict::Close("idle");
+        }
+    } else if let Some(blocked) = c.write_blocked_since
+        && since(blocked) >= bounds.write_stall
+    {
+        return Verdict::Cut("the client stopped reading its response");
+    }
+    Verdict::Keep
+}
+
+/// How a supervised connection ended.
+#[derive(Debug)]
+pub enum Ending<E> {
+    /// hyper finished it (the client closed it, or it closed gracefully), with hyper's error if
+    /// any.
+    Finished(Result<(), E>),
+    /// Another connection took its place in a full table.
+    Evicted,
+    /// The watchdog dropped it.
+    Cut(&'static str),
+}
+
+/// Runs `served` (hyper's connection) until it ends, holding it to `bounds`; on `shutdown` it
+/// is closed gracefully, and cut if, with no request in flight, that takes longer than the
+/// header timeout.
+pub async fn supervise<C>(
+    served: C,
+    connection: &Connection,
+    bounds: Bounds,
+    shutdown: &CancellationToken,
+) -> Ending<C::Error>
+where
+    C: GracefulConnection,
+{
+    let mut served = pin!(served);
+    let mut ticks = tokio::time::interval(bounds.tick());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            result = served.as_mut() => return Ending::Finished(result),
+            () = connection.evicted.cancelled() => return Ending::Evicted,
+            () = shutdown.cancelled(), if closing_since.is_none() => {
+                served.as_mut().graceful_shutdown();
+                closing_since = Some(Instant::now());
+            }
+            _ = ticks.tick() => {
+                let now = Instant::now();
+                if let Some(since) = closing_since {
+                    // Requests in flight get the server's drain time; a connection with none
+                    // (say, half a request's headers) has no reason to stay.
+                    if connection.in_flight.load(Ordering::Relaxed) == 0
+                        && now.duration_since(since) >= bounds.first_request
+                    {
+                        return Ending::Cut("did not close within the header timeout");
+                    }
+                    continue;
+                }
+                let elapsed = now.saturating_duration_since(connection.epoch);
+                match verdict(connection.snapshot(), elapsed, &bounds) {
+                    Verdict::Keep => {}
+                    Verdict::Close(why) => {
+                        tracing::debug!(why, "closing connection");
+                        served.as_mut().graceful_shutdown();
+                        closing_since = Some(now);
+                    }
+                    Verdict::Cut(why) => return Ending::Cut(why),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn bounds() -> Bounds {
+        Bounds {
+            first_request: S(10),
+            idle: S(60),
+            write_stall: S(30),
+        }
+    }
+
+    fn fresh() -> Snapshot {
+        Snapshot {
+            accepted: S(100),
+            in_flight: 0,
+            requests: 0,
+            last_change: S(100),
+            write_blocked_since: None,
+        }
+    }
+
+    #[test]
+    fn a_connection_without_a_request_is_cut_after_the_header_timeout() {
+        assert_eq!(verdict(fresh(), S(109), &bounds()), Verdict::Keep);
+        assert!(matches!(
+            verdict(fresh(), S(110), &bounds()),
+            Verdict::Cut(_)
+        ));
+    }
+
+    #[test]
+    fn an_idle_connection_is_closed_gracefully_after_the_idle_timeout() {
+        let idle = Snapshot {
+            requests: 3,
+            last_change: S(200),
+            ..fresh()
+        };
+        assert_eq!(verdict(idle, S(259), &bounds()), Verdict::Keep);
+        assert!(matches!(
+            verdict(idle, S(260), &bounds()),
+            Verdict::Close(_)
+        ));
+    }
+
+    #[test]
+    fn a_request_in_flight_is_kept_unless_its_response_stalls() {
+        let busy = Snapshot {
+            in_flight: 1,
+            requests: 1,
+            ..fresh()
+        };
+        assert_eq!(verdict(busy, S(10_000), &bounds()), Verdict::Keep);
+        let stalled = Snapshot {
+            write_blocked_since: Some(S(500)),
+            ..busy
+        };
+        assert_eq!(verdict(stalled, S(529), &bounds()), Verdict::Keep);
+        assert!(matches!(
+            verdict(stalled, S(530), &bounds()),
+            Verdict::Cut(_)
+        ));
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_longest_idle_connection_and_never_a_busy_one() {
+        let table = ConnectionTable::new(2);
+        let first = table.admit().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let second = table.admit().unwrap();
+        let busy = first.connection().request_started();
+        // The first has a request in flight: the second, idle, makes room.
+        let third = table.admit().unwrap();
+        assert!(second.connection().evicted.is_cancelled());
+        assert!(!first.connection().evicted.is_cancelled());
+        assert_eq!(table.len(), 2);
+        // Now both have work: a fourth is refused.
+        let _also_busy = third.connection().request_started();
+        assert_eq!(table.admit().unwrap_err(), TableFull);
+        drop(busy);
+        // The first's request ended: it is idle again and gives way.
+        let _fourth = table.admit().unwrap();
+        assert!(first.connection().evicted.is_cancelled());
+        drop(second);
+        drop(first);
+        assert_eq!(table.len(), 2);
+    }
+}
