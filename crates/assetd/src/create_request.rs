@@ -8,6 +8,8 @@ use serde_json::Value;
 use crate::error::FieldError;
 use crate::file_types::{self, FileType};
 use crate::ids::ObjectId;
+use crate::keys;
+use crate::variants::plan::VariantFormat;
 // Bidi controls would let a name lie about itself (`gnp.exe` shown as `exe.png`).
 use crate::labels::is_bidi_control;
 
@@ -46,7 +48,31 @@ pub fn file_name_problem(name: &str) -> Option<String> {
     if name != name.trim() {
         return Some("File name must not start or end with whitespace".to_owned());
     }
+    // S3 replaces `${filename}` in the key field with the file part's name, so the key the
+    // policy pins would never match what a client sends.
+    if name.contains("${filename}") {
+        return Some("File name must not contain ${filename}".to_owned());
+    }
     None
+}
+
+/// Why a name is refused because its stored object or one of its variants would have a name
+/// or key too long for the store (a multibyte name passes the 99-character limit at up to
+/// 396 bytes; Linux allows 255 per file name), if it is.
+fn stored_name_problem(name: &str, file_type: FileType) -> Option<String> {
+    let gets_variants = VariantFormat::from_content_type(file_type.content_type).is_some();
+    let max = keys::max_file_name_bytes(gets_variants);
+    (name.len() > max).then(|| {
+        format!(
+            "File name must be at most {max} bytes in UTF-8{} (this one is {} bytes)",
+            if gets_variants {
+                ", to leave room for its variants' names"
+            } else {
+                ""
+            },
+            name.len()
+        )
+    })
 }
 
 fn string_field<'a>(
@@ -84,7 +110,13 @@ impl CreateAssetRequest {
                 return None;
             }
             match file_types::from_file_name(name) {
-                Some(file_type) => Some((name.to_owned(), file_type)),
+                Some(file_type) => {
+                    if let Some(problem) = stored_name_problem(name, file_type) {
+                        errors.push(FieldError::new("fileName", problem));
+                        return None;
+                    }
+                    Some((name.to_owned(), file_type))
+                }
                 None => {
                     let allowed: Vec<_> = file_types::allowed_extensions().collect();
                     errors.push(FieldError::new(
@@ -218,5 +250,38 @@ mod tests {
             ["fileName"]
         );
         assert!(file_name_problem("résumé été.pdf").is_none());
+    }
+
+    #[test]
+    fn issue_27_refuses_names_whose_stored_keys_would_not_fit() {
+        // 80 CJK characters: 99 characters at most, but 244 bytes.
+        let cjk = format!("{}.png", "\u{6587}".repeat(80));
+        assert!(file_name_problem(&cjk).is_none());
+        let refused = CreateAssetRequest::from_json(&json!({"fileName": cjk, "fileHash": HASH}))
+            .expect_err("too long in bytes");
+        assert_eq!(refused[0].param, "fileName");
+        assert!(refused[0].description.contains("223 bytes"), "{refused:?}");
+        // Near the edge: the original would fit, its widest variant would not.
+        let edge = format!("{}.png", "\u{6587}".repeat(74));
+        assert_eq!(edge.len(), 226);
+        assert!(
+            CreateAssetRequest::from_json(&json!({"fileName": edge, "fileHash": HASH})).is_err()
+        );
+        // A PDF gets no variants: the same length is fine.
+        let pdf = format!("{}.pdf", "\u{6587}".repeat(74));
+        assert!(CreateAssetRequest::from_json(&json!({"fileName": pdf, "fileHash": HASH})).is_ok());
+        let fits = format!("{}.png", "\u{6587}".repeat(73));
+        assert!(
+            CreateAssetRequest::from_json(&json!({"fileName": fits, "fileHash": HASH})).is_ok()
+        );
+    }
+
+    #[test]
+    fn issue_27_refuses_the_s3_filename_placeholder() {
+        assert!(file_name_problem("a${filename}.png").is_some());
+        assert_eq!(
+            params(json!({"fileName": "${filename}.png", "fileHash": HASH})),
+            ["fileName"]
+        );
     }
 }

@@ -1,6 +1,32 @@
-//! Object keys: `{siteId}/{assetId}_{fileName}`, built by assetd and parsed back to ids.
+//! Object keys: `{siteId}/{assetId}_{fileName}`, built by assetd and parsed back to ids, and
+//! the longest file name whose keys fit every store.
 
 use crate::ids::ObjectId;
+use crate::variants::plan::{WEBFLOW_WIDTHS, variant_key};
+
+/// Linux's `NAME_MAX`: the longest name of one file, in bytes (ext4, XFS, btrfs and tmpfs
+/// alike). The embedded store keeps `{assetId}_{fileName}` as one file name.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// S3's longest object key, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Characters of an id as keys show it.
+const ID_CHARS: usize = 24;
+
+/// The longest `fileName`, in UTF-8 bytes, whose stored object fits both limits, and, where
+/// the file gets variants, every variant's too (`{stem}-p-{width}.{ext}` is a few bytes longer).
+pub fn max_file_name_bytes(gets_variants: bool) -> usize {
+    let widest = WEBFLOW_WIDTHS.iter().copied().max().unwrap_or(0);
+    let suffix = if gets_variants {
+        variant_key("x", widest).len() - 1
+    } else {
+        0
+    };
+    let in_name = MAX_NAME_BYTES - (ID_CHARS + 1) - suffix;
+    let in_key = MAX_KEY_BYTES - (ID_CHARS + 1) - (ID_CHARS + 1) - suffix;
+    in_name.min(in_key)
+}
 
 /// The key of an asset's bytes.
 pub fn storage_key(site: ObjectId, asset: ObjectId, file_name: &str) -> String {
@@ -20,6 +46,32 @@ pub fn parse_storage_key(key: &str) -> Option<(ObjectId, ObjectId)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_file_name_leaves_room_for_the_id_and_the_variant_suffix() {
+        let site = ObjectId::generate(chrono::Utc::now());
+        let asset = ObjectId::generate(chrono::Utc::now());
+        for gets_variants in [false, true] {
+            let max = max_file_name_bytes(gets_variants);
+            let name = format!("{}.png", "\u{6587}".repeat((max - 4) / 3));
+            assert!(name.len() <= max);
+            let key = storage_key(site, asset, &name);
+            let longest = if gets_variants {
+                WEBFLOW_WIDTHS
+                    .iter()
+                    .map(|&w| variant_key(&key, w))
+                    .max_by_key(String::len)
+                    .unwrap()
+            } else {
+                key
+            };
+            let file = longest.rsplit('/').next().unwrap();
+            assert!(file.len() <= MAX_NAME_BYTES, "{} bytes", file.len());
+            assert!(longest.len() <= MAX_KEY_BYTES);
+        }
+        assert_eq!(max_file_name_bytes(false), 230);
+        assert_eq!(max_file_name_bytes(true), 223);
+    }
 
     #[test]
     fn builds_and_parses_keys() {

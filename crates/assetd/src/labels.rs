@@ -24,6 +24,32 @@ pub fn name_problem(text: &str, max: usize) -> Option<String> {
     None
 }
 
+/// Characters that show as nothing, so that two names differing only by them look the same.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
+    )
+}
+
+/// Why `text` is refused as a folder name, if it is: a name's problems, and anything that lets
+/// two sibling names look the same (edge whitespace, invisible characters).
+pub fn folder_name_problem(text: &str) -> Option<String> {
+    if let Some(problem) = name_problem(text, MAX_NAME_CHARS) {
+        return Some(problem);
+    }
+    if text != text.trim() {
+        return Some("Must not start or end with whitespace".to_owned());
+    }
+    if text.chars().any(is_invisible) {
+        return Some(
+            "Must not contain invisible characters (zero-width space, joiner, BOM, soft hyphen)"
+                .to_owned(),
+        );
+    }
+    None
+}
+
 /// Why `text` is refused as alt text, if it is. Alt text may be empty; line breaks are fine.
 pub fn alt_text_problem(text: &str) -> Option<String> {
     if text.chars().count() > MAX_ALT_TEXT_CHARS {
@@ -53,5 +79,23 @@ mod tests {
         assert_eq!(alt_text_problem("two\nlines"), None);
         assert!(alt_text_problem("bell\u{7}").is_some());
         assert!(alt_text_problem(&"x".repeat(1001)).is_some());
+    }
+
+    #[test]
+    fn folder_names_cannot_look_like_their_siblings() {
+        assert_eq!(folder_name_problem("Logos 2026"), None);
+        assert_eq!(folder_name_problem("Café"), None);
+        for bad in [
+            " Logos",
+            "Logos ",
+            "Logos\u{00A0}",
+            "Lo\u{200B}gos",
+            "Logos\u{200D}",
+            "\u{FEFF}Logos",
+            "Lo\u{00AD}gos",
+            "Lo\u{2060}gos",
+        ] {
+            assert!(folder_name_problem(bad).is_some(), "{bad:?}");
+        }
     }
 }

@@ -267,6 +267,15 @@ async fn hostile_requests_are_refused_exactly_and_leave_nothing() {
         ("HTML", "index.html"),
         ("JavaScript", "app.js"),
         ("no extension", "README"),
+        (
+            "80 CJK characters (240 bytes: no room for the stored name)",
+            &format!("{}.png", "\u{6587}".repeat(80)),
+        ),
+        (
+            "74 CJK characters (the original fits, its variants would not)",
+            &format!("{}.png", "\u{6587}".repeat(74)),
+        ),
+        ("S3's ${filename} placeholder", "${filename}.png"),
     ] {
         add(
             what,
@@ -468,6 +477,19 @@ async fn hostile_requests_are_refused_exactly_and_leave_nothing() {
         invalid(),
     );
     add(
+        "offset with a plus sign",
+        c.get(server.url(&format!("{assets}?offset=+5")))
+            .bearer_auth(&tok),
+        invalid(),
+    );
+    add(
+        "two Authorization headers",
+        c.get(server.url(&assets))
+            .bearer_auth(&tok)
+            .bearer_auth(&read_only),
+        bad_request(),
+    );
+    add(
         "huge offset",
         c.get(server.url(&format!("{assets}?offset=99999999999999999999")))
             .bearer_auth(&tok),
@@ -511,6 +533,26 @@ async fn hostile_requests_are_refused_exactly_and_leave_nothing() {
         post_json(&folders, &tok, br#"{"displayName":"mine"}"#),
         Expect(409, Some("conflict")),
     );
+    for (what, name) in [
+        ("a sibling's name with a leading space", " mine"),
+        (
+            "a sibling's name with a trailing no-break space",
+            "mine\u{A0}",
+        ),
+        ("a sibling's name with a zero-width space", "mi\u{200B}ne"),
+        ("a sibling's name behind a BOM", "\u{FEFF}mine"),
+        ("a sibling's name with a zero-width joiner", "mine\u{200D}"),
+    ] {
+        add(
+            &format!("folder name: {what}"),
+            post_json(
+                &folders,
+                &tok,
+                json!({ "displayName": name }).to_string().as_bytes(),
+            ),
+            invalid(),
+        );
+    }
     add(
         "folder name with an RTL override",
         post_json(

@@ -370,3 +370,51 @@ async fn issue_27_an_answer_sent_before_the_body_was_read_says_connection_close(
     assert!(!read.contains("connection: close"), "{read}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn issue_27_an_oversized_body_is_refused_before_100_continue() {
+    let server = TestServer::start().await;
+    // A JSON body over the 16 KiB limit: 413 at once, no invitation to send it.
+    let json = answer_head(
+        &server,
+        format!(
+            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 20000\r\nExpect: 100-continue\r\n\r\n",
+            server.site_id, server.token
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(json.starts_with("http/1.1 413"), "{json}");
+    // A bad token: 401 before anything else.
+    let unauthorized = answer_head(
+        &server,
+        format!(
+            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Type: application/json\r\nContent-Length: 20\r\nExpect: 100-continue\r\n\r\n",
+            server.site_id
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(unauthorized.starts_with("http/1.1 401"), "{unauthorized}");
+    if server.embedded() {
+        // An upload form larger than any policy allows.
+        let form = answer_head(
+            &server,
+            b"POST /s3/assetd HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: 1000000000\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .await;
+        assert!(form.starts_with("http/1.1 400"), "{form}");
+    }
+    // Within the limits, the client is invited to send its body.
+    let invited = answer_head(
+        &server,
+        format!(
+            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+            server.site_id, server.token
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(invited.starts_with("http/1.1 100"), "{invited}");
+    server.stop().await;
+}

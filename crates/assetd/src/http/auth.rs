@@ -59,6 +59,16 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Two credentials: which one a proxy or a cache keys on is anyone's guess, so refuse.
+    if request
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .count()
+        > 1
+    {
+        return Error::BadRequest("more than one Authorization header".to_owned()).into_response();
+    }
     let grant = match bearer_token(request.headers()) {
         Some(token) => match grant_of(&state, TokenHash::of(token)).await {
             Ok(grant) => grant,

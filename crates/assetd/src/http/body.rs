@@ -20,10 +20,16 @@ fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Reads at most `limit` bytes and parses them as JSON: too long → 413, not JSON → 400
+/// Reads at most `limit` bytes and parses them as JSON: too long → 413 (before reading, when
+/// the Content-Length says so), not JSON → 400
 /// `bad_request`, no byte for `idle` → 408 (a stalled client must not hold its connection and
 /// a request slot forever). Any Content-Type is accepted; the body must be JSON either way.
 pub async fn read_json(body: Body, limit: usize, idle: Duration) -> Result<Value, Error> {
+    // A Content-Length over the limit is refused before a byte is read, so a client that
+    // asked `Expect: 100-continue` is not told to send it.
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(Error::PayloadTooLarge { limit });
+    }
     let mut body = Limited::new(body, limit);
     let mut bytes = Vec::new();
     loop {

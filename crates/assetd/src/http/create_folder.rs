@@ -13,7 +13,7 @@ use crate::http::body::read_json;
 use crate::http::model::FolderBody;
 use crate::http::path::ApiPath;
 use crate::ids::ObjectId;
-use crate::labels::{MAX_NAME_CHARS, name_problem};
+use crate::labels::folder_name_problem;
 use crate::meta::Folder;
 use crate::scopes::Scope;
 use crate::state::AppState;
@@ -44,7 +44,7 @@ fn request_from(body: &Value) -> Result<(String, Option<ObjectId>), Vec<FieldErr
             errors.push(FieldError::new("displayName", "Required field is missing"));
             None
         }
-        Some(Value::String(name)) => match name_problem(name, MAX_NAME_CHARS) {
+        Some(Value::String(name)) => match folder_name_problem(name) {
             None => Some(name.clone()),
             Some(problem) => {
                 errors.push(FieldError::new("displayName", problem));

@@ -42,9 +42,10 @@ impl QueryParams {
     ) -> Result<i64, Error> {
         match self.get(name)? {
             None => Ok(default),
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
+            // Plain decimal digits only: `parse` would also take `+5`, which no client means.
+            Some(text) => Some(text)
+                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|t| t.parse::<i64>().ok())
                 .filter(|n| range.contains(n))
                 .ok_or_else(|| {
                     Error::invalid(

@@ -34,6 +34,10 @@ pub const MAX_PRE_DATA: usize = 20 * 1024;
 /// AWS accepts fits with room for its part headers.
 pub const MAX_RAW_FORM_BYTES: u64 = 64 * 1024;
 
+/// Most bytes of a whole form around its file: the raw allowance on either side of it, and
+/// the file part's own boundary and headers.
+pub const MAX_FORM_BYTES: u64 = 2 * MAX_RAW_FORM_BYTES + 4096;
+
 /// Most form fields on either side of the file. AWS documents no count, only the 20 KB; a real
 /// form has a few dozen at most (the policy's fields plus metadata).
 pub const MAX_FORM_PARTS: usize = 1000;

@@ -16,7 +16,7 @@ use s3post::{PostRequest, VerifiedPost, verify_post};
 
 use crate::error::{S3Error, xml_escape};
 use crate::http::path::S3Path;
-use crate::http::s3_form::{FieldBudget, FormGate, FormReader, GatedBody};
+use crate::http::s3_form::{FieldBudget, FormGate, FormReader, GatedBody, MAX_FORM_BYTES};
 use crate::keys::parse_storage_key;
 use crate::meta::Asset;
 use crate::state::AppState;
@@ -75,6 +75,15 @@ async fn receive(
         })
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(S3Error::NotMultipart)?;
+    // No policy assetd signs allows more than the largest file plus the form around it: such
+    // a Content-Length is refused before `100 Continue` invites the client to send it.
+    let largest_object = state
+        .settings
+        .image_max_bytes
+        .max(state.settings.document_max_bytes);
+    if http_body::Body::size_hint(&body).lower() > largest_object.saturating_add(MAX_FORM_BYTES) {
+        return Err(S3Error::EntityTooLarge);
+    }
     let gate = FormGate::new();
     let mut form = multer::Multipart::new(
         GatedBody::new(body.into_data_stream(), std::sync::Arc::clone(&gate)),
