@@ -45,6 +45,8 @@ pub fn parse_storage_key(key: &str) -> Option<(ObjectId, ObjectId)> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
