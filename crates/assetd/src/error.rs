@@ -209,6 +209,9 @@ pub enum S3Error {
     /// The form failed signature or policy verification.
     #[error(transparent)]
     Verify(#[from] s3post::VerifyError),
+    /// An S3 additional checksum is malformed, ambiguous or does not match the bytes.
+    #[error(transparent)]
+    Checksum(#[from] s3post::ChecksumError),
     /// The request is not multipart/form-data.
     #[error("Bucket POST must be of the enclosure-type multipart/form-data")]
     NotMultipart,
@@ -268,6 +271,7 @@ impl S3Error {
                 };
                 (e.code(), status)
             }
+            Self::Checksum(e) => (e.code(), StatusCode::BAD_REQUEST),
             Self::NotMultipart => ("PreconditionFailed", StatusCode::PRECONDITION_FAILED),
             Self::MalformedPost(_) => ("MalformedPOSTRequest", StatusCode::BAD_REQUEST),
             Self::IncompleteBody => ("IncompleteBody", StatusCode::BAD_REQUEST),

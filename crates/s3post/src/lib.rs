@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checksum;
 pub mod error;
 pub mod json;
 pub mod policy;
@@ -38,5 +39,6 @@ pub mod signing;
 pub mod timefmt;
 pub mod verify;
 
+pub use checksum::{ChecksumAlgorithm, ChecksumError, Checksummer, ExpectedChecksum};
 pub use error::{PolicyError, PresignError};
 pub use verify::{PostRequest, VerifiedPost, VerifyError, verify_post};

@@ -90,6 +90,9 @@ pub enum VerifyError {
     /// A condition does not hold.
     #[error("Invalid according to Policy: Policy Condition failed: {0}")]
     ConditionFailed(String),
+    /// The form carries no signature at all: an anonymous request to a private bucket.
+    #[error("Access Denied")]
+    AnonymousDenied,
     /// A form field is not named by any condition.
     #[error("Invalid according to Policy: Extra input fields: {0}")]
     ExtraField(String),
@@ -106,7 +109,10 @@ impl VerifyError {
             Self::UnknownAccessKey => "InvalidAccessKeyId",
             Self::SignatureMismatch => "SignatureDoesNotMatch",
             Self::InvalidPolicy(_) => "InvalidPolicyDocument",
-            Self::Expired | Self::ConditionFailed(_) | Self::ExtraField(_) => "AccessDenied",
+            Self::Expired
+            | Self::ConditionFailed(_)
+            | Self::ExtraField(_)
+            | Self::AnonymousDenied => "AccessDenied",
         }
     }
 }
@@ -272,7 +278,21 @@ pub fn verify_post(
             return Err(VerifyError::DuplicateField(name.clone()));
         }
     }
+    // Every form names its key, signed or not.
     let raw_key = required(fields, "key")?;
+    // A form without any signature field is an anonymous request, which a private bucket
+    // (assetd's, always) refuses as S3 does: 403 AccessDenied, not a missing-field 400.
+    let signature_fields = [
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-signature",
+        "AWSAccessKeyId",
+        "signature",
+    ];
+    if signature_fields.iter().all(|f| find(fields, f).is_none()) {
+        return Err(VerifyError::AnonymousDenied);
+    }
     let policy_b64 = required(fields, "policy")?;
     let algorithm = required(fields, "x-amz-algorithm")?;
     let credential = required(fields, "x-amz-credential")?;

@@ -133,6 +133,7 @@ fn kind(e: &VerifyError) -> &'static str {
         VerifyError::Expired => "Expired",
         VerifyError::ConditionFailed(_) => "ConditionFailed",
         VerifyError::ExtraField(_) => "ExtraField",
+        VerifyError::AnonymousDenied => "AnonymousDenied",
     }
 }
 
@@ -238,6 +239,31 @@ fn cases() -> Vec<Case> {
             "x-amz-algorithm is required",
             remove(good.clone(), "x-amz-algorithm"),
             Err("MissingField"),
+        ),
+        case(
+            "a key and no signature field at all is an anonymous request: AccessDenied, as S3 answers",
+            remove(
+                remove(
+                    remove(
+                        remove(remove(good.clone(), "x-amz-signature"), "x-amz-credential"),
+                        "x-amz-date",
+                    ),
+                    "x-amz-algorithm",
+                ),
+                "policy",
+            ),
+            Err("AnonymousDenied"),
+        ),
+        case(
+            "a policy without signature fields is anonymous too",
+            remove(
+                remove(
+                    remove(remove(good.clone(), "x-amz-signature"), "x-amz-credential"),
+                    "x-amz-date",
+                ),
+                "x-amz-algorithm",
+            ),
+            Err("AnonymousDenied"),
         ),
         case(
             "a field may appear only once, whatever its case",
@@ -677,6 +703,7 @@ fn every_error_has_an_s3_code() {
     assert_eq!(VerifyError::Expired.code(), "AccessDenied");
     assert_eq!(VerifyError::ExtraField("x".into()).code(), "AccessDenied");
     assert_eq!(VerifyError::MissingField("key").code(), "InvalidArgument");
+    assert_eq!(VerifyError::AnonymousDenied.code(), "AccessDenied");
     assert_eq!(
         VerifyError::InvalidPolicy(String::new()).code(),
         "InvalidPolicyDocument"

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use s3post::{PostRequest, VerifiedPost, verify_post};
+use s3post::{Checksummer, ExpectedChecksum, PostRequest, VerifiedPost, verify_post};
 
 use crate::error::{S3Error, xml_escape};
 use crate::http::path::S3Path;
@@ -117,6 +117,11 @@ async fn receive(
         now,
         |access_key| state.signer.secret_for(access_key),
     )?;
+    // S3's additional checksums, verified as the bytes stream past (only when a form asks).
+    let expected_checksum = ExpectedChecksum::from_fields(&fields)?;
+    let mut checksummer = expected_checksum
+        .as_ref()
+        .map(|expected| Checksummer::new(expected.algorithm));
     let asset = expected_asset(&state, &verified.key).await?;
     let (min, max) = verified.content_length_range.unwrap_or((0, u64::MAX));
 
@@ -130,6 +135,9 @@ async fn receive(
         if size > max {
             // Stop reading at once; dropping `write` removes the temp file.
             return Err(S3Error::EntityTooLarge);
+        }
+        if let Some(checksummer) = checksummer.as_mut() {
+            checksummer.update(&chunk);
         }
         // The store hashes the bytes as it writes them (off this task).
         write.write(chunk).await.map_err(S3Error::internal)?;
@@ -146,6 +154,10 @@ async fn receive(
     }
     if size < min {
         return Err(S3Error::EntityTooSmall);
+    }
+    if let (Some(expected), Some(checksummer)) = (&expected_checksum, checksummer) {
+        // Dropping `write` removes the temp file.
+        expected.check(&checksummer.finish())?;
     }
     let digest = write.finish().await.map_err(S3Error::internal)?;
     if digest != asset.file_hash {

@@ -790,3 +790,142 @@ async fn concurrent_uploads_are_each_checked_against_their_own_hash() {
     assert_eq!((stored, temp_files), (kept, 0));
     server.stop().await;
 }
+
+/// What S3 itself returned as the checksums of the object `test data..` (LocalStack's snapshot
+/// tests, recorded against AWS; SHA-1 from Python's hashlib).
+const CHECKSUMMED: &[u8] = b"test data..";
+const AWS_CHECKSUMS: [(&str, &str); 5] = [
+    ("x-amz-checksum-crc32", "cZWHwQ=="),
+    ("x-amz-checksum-crc32c", "Pf4upw=="),
+    ("x-amz-checksum-crc64nvme", "qUVrWYOrIAM="),
+    ("x-amz-checksum-sha1", "B++3uSfJMSHWToQMQ1g6lIJY5Eo="),
+    (
+        "x-amz-checksum-sha256",
+        "2l26x0trnT0r2AvakoFk2MB7eKVKzYESLMxSAKAzoik=",
+    ),
+];
+
+/// Posts `CHECKSUMMED` for a new asset with `fields` signed into its policy; returns the
+/// answer's status and S3 code, and whether the asset's bytes were stored.
+async fn post_with_checksum_fields(
+    server: &TestServer,
+    fields: &[(&str, &str)],
+) -> (u16, String, bool) {
+    let created = create_asset(server, "sum.png", CHECKSUMMED).await;
+    let key = created["uploadDetails"]["key"].as_str().unwrap();
+    let conditions = fields
+        .iter()
+        .map(|(name, value)| Condition::eq((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    let form_fields = server_signed(server, key, fields, conditions);
+    let response = post(
+        server,
+        created["uploadUrl"].as_str().unwrap(),
+        form(&form_fields, CHECKSUMMED.to_vec(), "image/png"),
+    )
+    .await;
+    let status = response.status().as_u16();
+    let code = if status < 300 {
+        String::new()
+    } else {
+        s3_error_code(response).await.1
+    };
+    let (state, _) = asset_state(server, &created).await;
+    (status, code, state == assetd::meta::AssetState::Uploaded)
+}
+
+#[tokio::test]
+async fn issue_27_s3_additional_checksums_are_verified_as_aws_does() {
+    let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
+    for (field, right) in AWS_CHECKSUMS {
+        assert_eq!(
+            post_with_checksum_fields(&server, &[(field, right)]).await,
+            (204, String::new(), true),
+            "{field}: the right value"
+        );
+        // Well-formed, wrong: the first base64 character changed.
+        let wrong = format!(
+            "{}{}",
+            if right.starts_with('A') { 'B' } else { 'A' },
+            &right[1..]
+        );
+        assert_eq!(
+            post_with_checksum_fields(&server, &[(field, &wrong)]).await,
+            (400, "BadDigest".to_owned(), false),
+            "{field}: a wrong value"
+        );
+        for malformed in [
+            "not base64!",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "",
+        ] {
+            assert_eq!(
+                post_with_checksum_fields(&server, &[(field, malformed)]).await,
+                (400, "InvalidRequest".to_owned(), false),
+                "{field}: malformed {malformed:?}"
+            );
+        }
+        let algorithm = field
+            .trim_start_matches("x-amz-checksum-")
+            .to_ascii_uppercase();
+        assert_eq!(
+            post_with_checksum_fields(
+                &server,
+                &[("x-amz-checksum-algorithm", &algorithm), (field, right)]
+            )
+            .await,
+            (204, String::new(), true),
+            "{field}: named by x-amz-checksum-algorithm"
+        );
+    }
+    let (crc, crc_value) = AWS_CHECKSUMS[0];
+    let (sha, sha_value) = AWS_CHECKSUMS[4];
+    for (what, fields) in [
+        ("two checksums", vec![(crc, crc_value), (sha, sha_value)]),
+        (
+            "an unknown algorithm",
+            vec![("x-amz-checksum-algorithm", "MD4")],
+        ),
+        (
+            "the algorithm of another value",
+            vec![("x-amz-checksum-algorithm", "SHA1"), (crc, crc_value)],
+        ),
+    ] {
+        assert_eq!(
+            post_with_checksum_fields(&server, &fields).await,
+            (400, "InvalidRequest".to_owned(), false),
+            "{what}"
+        );
+    }
+    // Nothing of a refused upload stays, not even a temp file.
+    let (keys, temp) = server.stored().await;
+    assert_eq!(temp, 0);
+    assert_eq!(keys.len(), AWS_CHECKSUMS.len() * 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn issue_27_a_form_without_policy_or_signature_is_anonymous_and_denied() {
+    let server = TestServer::start().await;
+    if !server.embedded() {
+        return server.skip("embedded store only").await;
+    }
+    let created = create_asset(&server, "anon.png", PNG).await;
+    let key = created["uploadDetails"]["key"].as_str().unwrap();
+    let fields = vec![("key".to_owned(), key.to_owned())];
+    let response = post(
+        &server,
+        created["uploadUrl"].as_str().unwrap(),
+        form(&fields, PNG.to_vec(), "image/png"),
+    )
+    .await;
+    assert_eq!(
+        s3_error_code(response).await,
+        (403, "AccessDenied".to_owned())
+    );
+    assert_eq!(server.stored().await, (vec![], 0));
+    server.stop().await;
+}
