@@ -8,6 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::meta::MetaError;
+use crate::storage::StoreError;
+
 /// One entry of a `validation_error`'s `details`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -187,12 +190,71 @@ impl IntoResponse for Error {
     }
 }
 
+// The conversions from the lower layers' errors, in one place: a dependency that is down or
+// full is 503 (Webflow's `service_unavailable`, S3's `ServiceUnavailable`) everywhere; anything
+// else unexpected is a 500 whose cause is logged.
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
+        if crate::meta::sqlx_is_unavailable(&err) {
+            Self::Unavailable(err.to_string())
+        } else {
+            Self::Internal(err.to_string())
+        }
+    }
+}
+
+impl From<MetaError> for Error {
+    fn from(err: MetaError) -> Self {
         match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(err.to_string())
-            }
+            MetaError::UnknownSite(_) => Self::NotFound("site"),
+            MetaError::Conflict(why) => Self::Conflict(why),
+            MetaError::Unavailable(why) => Self::Unavailable(why),
+            MetaError::Backend(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        if err.is_unavailable() {
+            Self::Unavailable(err.to_string())
+        } else {
+            Self::Internal(err.to_string())
+        }
+    }
+}
+
+impl From<MetaError> for S3Error {
+    fn from(err: MetaError) -> Self {
+        if err.is_unavailable() {
+            Self::Unavailable(err.to_string())
+        } else {
+            Self::Internal(err.to_string())
+        }
+    }
+}
+
+impl From<StoreError> for S3Error {
+    fn from(err: StoreError) -> Self {
+        if err.is_unavailable() {
+            Self::Unavailable(err.to_string())
+        } else {
+            Self::Internal(err.to_string())
+        }
+    }
+}
+
+impl From<std::io::Error> for S3Error {
+    fn from(err: std::io::Error) -> Self {
+        StoreError::Io(err).into()
+    }
+}
+
+impl From<Error> for S3Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Unavailable(why) => Self::Unavailable(why),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -248,6 +310,9 @@ pub enum S3Error {
     /// The object does not exist.
     #[error("The specified key does not exist.")]
     NoSuchKey,
+    /// A dependency (database, blob store, disk space) is down or full; logged, not returned.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
     /// A failure on our side; logged, not returned.
     #[error("internal error: {0}")]
     Internal(String),
@@ -289,6 +354,7 @@ impl S3Error {
             Self::NoUploadExpected => ("AccessDenied", StatusCode::FORBIDDEN),
             Self::NoSuchBucket => ("NoSuchBucket", StatusCode::NOT_FOUND),
             Self::NoSuchKey => ("NoSuchKey", StatusCode::NOT_FOUND),
+            Self::Unavailable(_) => ("ServiceUnavailable", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -312,7 +378,10 @@ pub fn xml_escape(text: &str) -> String {
 impl IntoResponse for S3Error {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
-        let message = if status.is_server_error() {
+        let message = if let Self::Unavailable(why) = &self {
+            tracing::warn!(error = %why, "S3 request failed: a dependency is unavailable");
+            "Service is unable to handle request.".to_owned()
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "S3 request failed");
             "We encountered an internal error. Please try again.".to_owned()
         } else {

@@ -144,7 +144,15 @@ impl RedisLimiter {
         window: Duration,
     ) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let connection = redis::aio::ConnectionManager::new(client).await?;
+        // Short timeouts and few reconnect attempts: while Redis is down each request waits at
+        // most REDIS_BOUND for it (and is then allowed), instead of riding out the manager's
+        // default backoff.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_BOUND)
+            .set_response_timeout(REDIS_BOUND)
+            .set_number_of_retries(1)
+            .set_max_delay(100);
+        let connection = redis::aio::ConnectionManager::new_with_config(client, config).await?;
         Ok(Self {
             limit,
             window,
@@ -155,12 +163,12 @@ impl RedisLimiter {
 
     async fn check(&self, key: RateKey) -> Result<RateDecision, redis::RedisError> {
         let mut connection = self.connection.clone();
-        let (count, ttl_ms): (u64, i64) = self
-            .script
-            .key(key.redis_key())
-            .arg(self.window.as_millis() as u64)
-            .invoke_async(&mut connection)
-            .await?;
+        let mut invocation = self.script.key(key.redis_key());
+        invocation.arg(self.window.as_millis() as u64);
+        let (count, ttl_ms): (u64, i64) =
+            tokio::time::timeout(REDIS_BOUND, invocation.invoke_async(&mut connection))
+                .await
+                .map_err(|_| timed_out())??;
         let allowed = count <= u64::from(self.limit);
         let used = u32::try_from(count).unwrap_or(u32::MAX).min(self.limit);
         Ok(RateDecision {
@@ -169,6 +177,29 @@ impl RedisLimiter {
             remaining: self.limit - used,
             reset_after_secs: (ttl_ms.max(1) as u64).div_ceil(1000),
         })
+    }
+}
+
+/// The longest a request waits for Redis before it is allowed without it.
+pub const REDIS_BOUND: Duration = Duration::from_millis(500);
+
+fn timed_out() -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "Redis did not answer in time",
+    ))
+}
+
+impl RedisLimiter {
+    /// Whether Redis answers a PING within [`REDIS_BOUND`].
+    pub async fn ping(&self) -> Result<(), redis::RedisError> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(
+            REDIS_BOUND,
+            redis::cmd("PING").query_async::<()>(&mut connection),
+        )
+        .await
+        .map_err(|_| timed_out())?
     }
 }
 
@@ -185,6 +216,14 @@ impl RateLimiter {
     /// A per-process limiter.
     pub fn local(limit: u32, window: Duration) -> Self {
         Self::Local(LocalLimiter::new(limit, window))
+    }
+
+    /// Whether the shared store of counts answers; `None` for per-process counts.
+    pub async fn ping(&self) -> Option<Result<(), redis::RedisError>> {
+        match self {
+            Self::Local(_) => None,
+            Self::Redis(redis) => Some(redis.ping().await),
+        }
     }
 
     /// Counts one request by `key`.

@@ -89,8 +89,7 @@ pub async fn s3_object(
         return Err(S3Error::NoSuchBucket);
     }
     let object = cached_servable(&state, &key)
-        .await
-        .map_err(S3Error::internal)?
+        .await?
         .ok_or(S3Error::NoSuchKey)?;
     serve(
         &state,
@@ -98,8 +97,7 @@ pub async fn s3_object(
         request.headers(),
         sendfile_for(request.method(), request.extensions()),
     )
-    .await
-    .map_err(S3Error::internal)?
+    .await?
     .ok_or(S3Error::NoSuchKey)
 }
 

@@ -30,7 +30,7 @@ fn is_file_part(field: &multer::Field<'_>) -> bool {
 /// The pending or uploaded asset that owns `key`.
 async fn expected_asset(state: &AppState, key: &str) -> Result<Asset, S3Error> {
     let (site, id) = parse_storage_key(key).ok_or(S3Error::NoUploadExpected)?;
-    match state.meta.get_asset(id).await.map_err(S3Error::internal)? {
+    match state.meta.get_asset(id).await? {
         Some(asset) if asset.site_id == site && asset.storage_key == key => Ok(asset),
         _ => Err(S3Error::NoUploadExpected),
     }
@@ -125,10 +125,7 @@ async fn receive(
     let asset = expected_asset(&state, &verified.key).await?;
     let (min, max) = verified.content_length_range.unwrap_or((0, u64::MAX));
 
-    let mut write = receiver
-        .begin_write(&verified.key)
-        .await
-        .map_err(S3Error::internal)?;
+    let mut write = receiver.begin_write(&verified.key).await?;
     let mut size: u64 = 0;
     while let Some(chunk) = reader.next_chunk(&mut file).await? {
         size += chunk.len() as u64;
@@ -140,7 +137,7 @@ async fn receive(
             checksummer.update(&chunk);
         }
         // The store hashes the bytes as it writes them (off this task).
-        write.write(chunk).await.map_err(S3Error::internal)?;
+        write.write(chunk).await?;
     }
     drop(file);
     // AWS ignores fields after the file, but a second file is an error.
@@ -159,24 +156,19 @@ async fn receive(
         // Dropping `write` removes the temp file.
         expected.check(&checksummer.finish())?;
     }
-    let digest = write.finish().await.map_err(S3Error::internal)?;
+    let digest = write.finish().await?;
     if digest != asset.file_hash {
         return Err(S3Error::BadDigest);
     }
-    write.commit().await.map_err(S3Error::internal)?;
+    write.commit().await?;
     let size_i64 = i64::try_from(size).map_err(S3Error::internal)?;
-    if !state
-        .meta
-        .mark_uploaded(asset.id, size_i64, now)
-        .await
-        .map_err(S3Error::internal)?
-    {
+    // If the database fails here the object stays: the commit may have reached it before the
+    // failure did, and a row marked uploaded must never point at nothing. A row left pending
+    // is completed by the client's retry (the same key is written again) or removed with its
+    // object by the sweep when its policy expires.
+    if !state.meta.mark_uploaded(asset.id, size_i64, now).await? {
         // Deleted while uploading: keep nothing.
-        state
-            .blobs
-            .delete(&verified.key)
-            .await
-            .map_err(S3Error::internal)?;
+        state.blobs.delete(&verified.key).await?;
         return Err(S3Error::NoUploadExpected);
     }
     variants::worker::uploaded(&state, &asset.content_type);

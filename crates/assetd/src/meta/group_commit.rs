@@ -54,7 +54,7 @@ impl InsertQueue {
     /// Inserts `asset` in the next batch; returns once that batch has committed.
     pub async fn insert(&self, asset: &Asset) -> Result<(), MetaError> {
         let (reply, outcome) = oneshot::channel();
-        let closed = || MetaError::Backend(sqlx::Error::PoolClosed);
+        let closed = || MetaError::Unavailable("the insert queue is closed".to_owned());
         self.inserts
             .send((asset.clone(), reply))
             .await
@@ -116,12 +116,18 @@ pub async fn insert_batch<C: RowInsert>(
 
 /// The outcome of every asset of a batch whose transaction failed as a whole.
 pub fn all_failed(batch: &[Asset], e: &sqlx::Error) -> Vec<Result<(), MetaError>> {
+    // sqlx's error is not Clone: each caller gets a copy of its text, and of whether the
+    // database was unavailable (503) or the batch failed otherwise (500).
+    let unavailable = super::sqlx_is_unavailable(e);
     batch
         .iter()
         .map(|_| {
-            Err(MetaError::Backend(sqlx::Error::Protocol(format!(
-                "insert batch failed: {e}"
-            ))))
+            let why = format!("insert batch failed: {e}");
+            Err(if unavailable {
+                MetaError::Unavailable(why)
+            } else {
+                MetaError::Backend(sqlx::Error::Protocol(why))
+            })
         })
         .collect()
 }

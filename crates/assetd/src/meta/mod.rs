@@ -253,6 +253,9 @@ pub(crate) fn variant_outcome_columns(
     }
 }
 
+/// The longest a request waits for a database connection before it is answered 503.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Why a metadata operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -262,19 +265,49 @@ pub enum MetaError {
     /// A unique constraint was violated.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database is down, unreachable or full (a failure already classified, whose
+    /// source could not be kept).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The database failed.
     #[error(transparent)]
     Backend(#[from] sqlx::Error),
 }
 
-impl From<MetaError> for crate::error::Error {
-    fn from(err: MetaError) -> Self {
-        match err {
-            MetaError::UnknownSite(_) => Self::NotFound("site"),
-            MetaError::Conflict(why) => Self::Conflict(why),
-            MetaError::Backend(e) => e.into(),
+impl MetaError {
+    /// Whether the database is down, unreachable, shutting down or out of space, rather than
+    /// the request or the data being wrong: the same request succeeds once it is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Backend(e) => sqlx_is_unavailable(e),
+            Self::Unavailable(_) => true,
+            Self::UnknownSite(_) | Self::Conflict(_) => false,
         }
     }
+}
+
+/// See [`MetaError::is_unavailable`].
+pub fn sqlx_is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs of connection failures (class 08), shutdowns (57P01–57P03) and
+/// exhausted resources (class 53, disk full included); SQLite's result codes for a full disk
+/// (13), a busy or locked database (5, 6), I/O failures (10) and a read-only database (8),
+/// which sqlx reports as their extended numbers (the primary code is the low byte).
+fn unavailable_code(code: &str) -> bool {
+    if let Ok(sqlite) = code.parse::<u32>() {
+        return matches!(sqlite & 0xff, 5 | 6 | 8 | 10 | 13);
+    }
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 /// The metadata operations the service needs. Every backend passes the same conformance tests.

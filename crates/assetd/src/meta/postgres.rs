@@ -39,6 +39,9 @@ impl PostgresMeta {
     pub async fn connect(url: &str) -> Result<Self, MetaError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // While PostgreSQL is down, a request waits at most this long for a connection and
+            // is then answered 503 (sqlx keeps retrying the connect until then).
+            .acquire_timeout(super::ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         Self::from_pool(pool).await
@@ -115,10 +118,15 @@ impl BatchWriter for PgWriter {
         };
         let outcomes = insert_batch(&mut *conn, batch).await;
         // A failure other than the database refusing a row (a broken connection, a protocol
-        // error) drops the connection rather than keeping it for the next batch.
-        let broken = outcomes.iter().any(
-            |o| matches!(o, Err(MetaError::Backend(e)) if !matches!(e, sqlx::Error::Database(_))),
-        );
+        // error, a server shutting down) drops the connection rather than keeping it for the
+        // next batch.
+        let broken = outcomes.iter().any(|o| match o {
+            Err(MetaError::Backend(sqlx::Error::Database(_))) => {
+                o.as_ref().is_err_and(MetaError::is_unavailable)
+            }
+            Err(_) => true,
+            Ok(()) => false,
+        });
         if broken {
             conn.close_on_drop();
         } else {

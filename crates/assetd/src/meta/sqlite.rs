@@ -53,6 +53,7 @@ impl SqliteMeta {
             .pragma("journal_size_limit", WAL_SIZE_LIMIT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .acquire_timeout(super::ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await?;
         MIGRATOR

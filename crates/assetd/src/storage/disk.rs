@@ -15,6 +15,24 @@ pub use super::disk_write::DiskWrite;
 use super::{BlobMeta, BlobReader, BlobStore, StoreError};
 
 const TMP_DIR: &str = ".tmp";
+
+/// Below this much free space the store reports itself full (readiness): no upload can finish.
+const MIN_FREE_BYTES: u64 = 64 * 1024;
+
+/// Bytes an unprivileged writer may still use on the filesystem of `path`, where known.
+fn free_bytes(path: &Path) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::fs::statvfs(path)
+            .ok()
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        None
+    }
+}
 /// Objects (or ranges) up to this size are read into memory in one go.
 const SMALL_READ: u64 = 64 * 1024;
 
@@ -242,6 +260,13 @@ impl BlobStore for DiskStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         tokio::fs::metadata(self.root.join(TMP_DIR)).await?;
+        if let Some(free) = free_bytes(&self.root)
+            && free < MIN_FREE_BYTES
+        {
+            return Err(StoreError::Unavailable(format!(
+                "no space left: {free} bytes free"
+            )));
+        }
         Ok(())
     }
 }

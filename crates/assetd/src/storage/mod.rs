@@ -38,15 +38,33 @@ pub enum StoreError {
     /// The key is not one assetd would build.
     #[error("invalid object key")]
     InvalidKey,
+    /// The store cannot be reached or cannot take more bytes (an S3 service that does not
+    /// answer, a full disk): worth retrying later.
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
     /// The storage failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
-impl From<StoreError> for crate::error::Error {
-    fn from(err: StoreError) -> Self {
-        Self::internal(err)
+impl StoreError {
+    /// Whether the store is down or full rather than the request or the data being wrong.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Io(e) => io_is_unavailable(e),
+            Self::InvalidKey => false,
+        }
     }
+}
+
+/// Whether a local I/O error means "no space" (the disk or a quota is full): the request was
+/// fine, and the same request succeeds once space is freed.
+pub fn io_is_unavailable(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// Reading and deleting stored objects.

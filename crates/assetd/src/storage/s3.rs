@@ -33,14 +33,22 @@ pub struct S3Config {
     pub virtual_hosted: bool,
 }
 
+/// How long retries of one S3 request may take in all.
+const RETRY_BOUND: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How long connecting to the S3 service may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Objects in an S3 bucket.
 #[derive(Debug)]
 pub struct S3Store {
     client: AmazonS3,
 }
 
+/// Every failure of the S3 service (it does not answer, answers 5xx, or refuses the request)
+/// is its failure, not the client's: the request is worth retrying once it is back.
 fn store_error(err: object_store::Error) -> StoreError {
-    StoreError::Io(std::io::Error::other(err))
+    StoreError::Unavailable(err.to_string())
 }
 
 /// object_store's path type refuses some characters; assetd keys never contain them, and a key
@@ -68,6 +76,17 @@ impl S3Store {
             .with_secret_access_key(&config.secret_access_key)
             .with_virtual_hosted_style_request(config.virtual_hosted)
             .with_allow_http(config.endpoint.starts_with("http://"))
+            // While the S3 service is down a request fails within about RETRY_BOUND and is
+            // answered 503, instead of riding out object_store's default of 10 retries over
+            // up to 3 minutes.
+            .with_retry(object_store::RetryConfig {
+                max_retries: 2,
+                retry_timeout: RETRY_BOUND,
+                ..object_store::RetryConfig::default()
+            })
+            .with_client_options(
+                object_store::ClientOptions::new().with_connect_timeout(CONNECT_TIMEOUT),
+            )
             .build()
             .map_err(store_error)?;
         Ok(Self { client })
