@@ -28,11 +28,9 @@ pub async fn confirm(state: &AppState, asset: Asset) -> Result<Asset, Error> {
     let meta = match state.blobs.head(&asset.storage_key).await {
         Ok(Some(meta)) => meta,
         Ok(None) => return Ok(asset),
-        Err(e) => {
-            // The store being unreachable is not the upload's fault: stay pending, retry later.
-            tracing::warn!(asset = %asset.id, error = %e, "cannot check upload");
-            return Ok(asset);
-        }
+        // The store being unreachable is not the upload's fault: the asset stays pending, and
+        // a read of this one asset cannot say whether it is there (503, not a 404).
+        Err(e) => return Err(e.into()),
     };
     let max = file_types::from_file_name(&asset.original_file_name)
         .map_or(0, |t| state.settings.max_bytes(t.class));
@@ -78,7 +76,15 @@ pub async fn confirm_open_uploads(state: &AppState, site: Option<ObjectId>) -> R
         .open_uploads(site, Utc::now(), CONFIRM_BATCH)
         .await?
     {
-        confirm(state, asset).await?;
+        let id = asset.id;
+        // A list shows what is confirmed; an upload the store cannot be asked about now stays
+        // pending until a later read or the sweep.
+        if let Err(e) = confirm(state, asset).await {
+            tracing::warn!(asset = %id, error = %e, "cannot check upload");
+            if matches!(e, Error::Unavailable(_)) {
+                break;
+            }
+        }
     }
     Ok(())
 }

@@ -390,7 +390,7 @@ impl Assetd {
             .args(["--rate-limit-per-minute", "10000000"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(data_dir.with_extension("log")).unwrap())
             .spawn()
             .unwrap();
         let (mut site, mut token) = (String::new(), String::new());
@@ -453,6 +453,8 @@ struct Record {
 
 struct Traffic {
     client: reqwest::Client,
+    /// Uploads go to an S3 service, not through assetd.
+    uploads_bypass: bool,
     base: String,
     site: String,
     token: String,
@@ -544,6 +546,29 @@ impl Traffic {
         self.record.lock().unwrap().answers.push((sent, answer));
     }
 
+    /// GETs one asset through the API; returns whether it is there.
+    async fn read_asset(&self, id: &str) -> bool {
+        let started = Instant::now();
+        match self
+            .client
+            .get(format!("{}/v2/assets/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+        {
+            Ok(r) => {
+                let (answer, _) = answer_of("asset", started, r).await;
+                let ok = answer.status == 200;
+                self.note(answer);
+                ok
+            }
+            Err(_) => {
+                self.note(no_answer("asset", started));
+                false
+            }
+        }
+    }
+
     /// One round: create, upload, list, GET a hostedUrl. Returns whether every step succeeded.
     async fn round(&self, n: u64) -> bool {
         let mut all_ok = true;
@@ -596,14 +621,18 @@ impl Traffic {
                     let ok = answer.status < 300;
                     self.note(answer);
                     if ok {
-                        let mut record = self.record.lock().unwrap();
-                        if let Some(entry) = record.acknowledged.get_mut(&id) {
+                        if let Some(entry) = self.record.lock().unwrap().acknowledged.get_mut(&id) {
                             entry.1 = true;
                         }
-                        record.hosted.push((
-                            created["hostedUrl"].as_str().unwrap().to_owned(),
-                            bytes.clone(),
-                        ));
+                        // With S3 storage assetd learns of the upload when it next reads the
+                        // asset (a HEAD of the object); until then its hostedUrl is a 404.
+                        let served = !self.uploads_bypass || self.read_asset(&id).await;
+                        if served {
+                            self.record.lock().unwrap().hosted.push((
+                                created["hostedUrl"].as_str().unwrap().to_owned(),
+                                bytes.clone(),
+                            ));
+                        }
                     } else {
                         all_ok = false;
                     }
@@ -680,7 +709,12 @@ async fn readyz(client: &reqwest::Client, base: &str) -> Value {
 
 /// Drives traffic from [`CLIENTS`] clients, calls `inject`, keeps going for [`FAULT_WINDOW`],
 /// calls `remove`, and measures how long until a whole round succeeds on every client.
-async fn drive(assetd: &Assetd, inject: impl FnOnce(), remove: impl FnOnce()) -> Outcome {
+async fn drive(
+    assetd: &Assetd,
+    uploads_bypass: bool,
+    inject: impl FnOnce(),
+    remove: impl FnOnce(),
+) -> Outcome {
     let client = reqwest::Client::builder()
         .timeout(ANSWER_BOUND + Duration::from_secs(7))
         .pool_max_idle_per_host(0)
@@ -689,6 +723,7 @@ async fn drive(assetd: &Assetd, inject: impl FnOnce(), remove: impl FnOnce()) ->
     let record = Arc::new(Mutex::new(Record::default()));
     let traffic = Arc::new(Traffic {
         client: client.clone(),
+        uploads_bypass,
         base: assetd.base.clone(),
         site: assetd.site.clone(),
         token: assetd.token.clone(),
@@ -696,7 +731,10 @@ async fn drive(assetd: &Assetd, inject: impl FnOnce(), remove: impl FnOnce()) ->
     });
     // Warm up: every kind of request works.
     for n in 0..3 {
-        assert!(traffic.round(n).await, "a round failed before any fault");
+        if !traffic.round(n).await {
+            let record = record.lock().unwrap();
+            panic!("a round failed before any fault: {:?}", record.answers);
+        }
     }
     let phase = Arc::new(Mutex::new(0u8)); // 0 before, 1 faulty, 2 removed
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(100));
@@ -725,12 +763,13 @@ async fn drive(assetd: &Assetd, inject: impl FnOnce(), remove: impl FnOnce()) ->
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let injected = Instant::now();
-    inject();
+    // Starting and stopping servers blocks: keep the traffic's runtime threads free of it.
+    tokio::task::block_in_place(inject);
     *phase.lock().unwrap() = 1;
     tokio::time::sleep(FAULT_WINDOW / 2).await;
     let readyz_during = readyz(&client, &assetd.base).await;
     tokio::time::sleep(FAULT_WINDOW / 2).await;
-    remove();
+    tokio::task::block_in_place(remove);
     let removed = Instant::now();
     *phase.lock().unwrap() = 2;
     for client in clients {
@@ -746,7 +785,15 @@ async fn drive(assetd: &Assetd, inject: impl FnOnce(), remove: impl FnOnce()) ->
         .map(|t| t.map_or(Duration::MAX, |t| t.saturating_duration_since(removed)))
         .max()
         .unwrap();
-    let readyz_after = readyz(&client, &assetd.base).await;
+    // Ready again: the first /readyz that says so (polled, bounded) counts as recovery too.
+    let readyz_after = loop {
+        let body = readyz(&client, &assetd.base).await;
+        if body["status"] == "ready" || removed.elapsed() > RECOVERY_BOUND * 2 {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let recovery = recovery.max(removed.elapsed());
     let during = record
         .lock()
         .unwrap()
@@ -879,7 +926,7 @@ async fn issue_27_postgresql_stops_and_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let assetd = Assetd::start(dir.path(), &["--database-url", &pg.url()], &[]);
     let (stop, start) = (Arc::clone(&pg), Arc::clone(&pg));
-    let outcome = drive(&assetd, move || stop.stop(), move || start.start()).await;
+    let outcome = drive(&assetd, false, move || stop.stop(), move || start.start()).await;
     assert_eq!(
         outcome.readyz_during["database"], "unreachable",
         "{}",
@@ -911,6 +958,7 @@ async fn issue_27_redis_stops_and_rate_limits_fail_open() {
     let (stop, start) = (Arc::clone(&redis), Arc::clone(&redis));
     let outcome = drive(
         &assetd,
+        false,
         move || stop.lock().unwrap().stop(),
         move || {
             start.lock().unwrap().start();
@@ -967,6 +1015,7 @@ async fn issue_27_s3_stops_and_comes_back() {
     let (stop, start) = (Arc::clone(&seaweed), Arc::clone(&seaweed));
     let outcome = drive(
         &assetd,
+        true,
         move || stop.lock().unwrap().stop(),
         move || start.lock().unwrap().start(),
     )
@@ -1026,7 +1075,7 @@ async fn issue_27_the_disk_fills_up_and_is_freed() {
     let free = move || {
         let _ = std::fs::remove_file(&filler);
     };
-    let outcome = drive(&assetd, fill, free).await;
+    let outcome = drive(&assetd, false, fill, free).await;
     assert_eq!(
         outcome.readyz_during["blobStore"], "full",
         "{}",

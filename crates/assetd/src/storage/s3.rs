@@ -69,6 +69,10 @@ impl S3Store {
     /// A client for `config`.
     pub fn new(config: &S3Config) -> Result<Self, StoreError> {
         let client = AmazonS3Builder::new()
+            // First: it replaces every client option, `with_allow_http`'s included.
+            .with_client_options(
+                object_store::ClientOptions::new().with_connect_timeout(CONNECT_TIMEOUT),
+            )
             .with_endpoint(config.endpoint.trim_end_matches('/'))
             .with_region(&config.region)
             .with_bucket_name(&config.bucket)
@@ -84,9 +88,6 @@ impl S3Store {
                 retry_timeout: RETRY_BOUND,
                 ..object_store::RetryConfig::default()
             })
-            .with_client_options(
-                object_store::ClientOptions::new().with_connect_timeout(CONNECT_TIMEOUT),
-            )
             .build()
             .map_err(store_error)?;
         Ok(Self { client })
