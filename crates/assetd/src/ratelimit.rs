@@ -126,6 +126,9 @@ pub struct RedisLimiter {
     window: Duration,
     connection: redis::aio::ConnectionManager,
     script: redis::Script,
+    /// Until when Redis is not asked, after it failed: one request a [`REDIS_RETRY`] pays the
+    /// wait for it, not every request of an outage.
+    skip_until: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -158,10 +161,40 @@ impl RedisLimiter {
             window,
             connection,
             script: redis::Script::new(REDIS_WINDOW),
+            skip_until: std::sync::Mutex::new(None),
         })
     }
 
+    fn skipping(&self, now: Instant) -> bool {
+        let skip = self
+            .skip_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        skip.is_some_and(|until| now < until)
+    }
+
+    fn failed(&self, now: Instant) {
+        *self
+            .skip_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now + REDIS_RETRY);
+    }
+
     async fn check(&self, key: RateKey) -> Result<RateDecision, redis::RedisError> {
+        let now = Instant::now();
+        if self.skipping(now) {
+            return Err(redis::RedisError::from(std::io::Error::other(
+                "Redis failed moments ago; not asked",
+            )));
+        }
+        let decision = self.ask(key).await;
+        if decision.is_err() {
+            self.failed(now);
+        }
+        decision
+    }
+
+    async fn ask(&self, key: RateKey) -> Result<RateDecision, redis::RedisError> {
         let mut connection = self.connection.clone();
         let mut invocation = self.script.key(key.redis_key());
         invocation.arg(self.window.as_millis() as u64);
@@ -182,6 +215,9 @@ impl RedisLimiter {
 
 /// The longest a request waits for Redis before it is allowed without it.
 pub const REDIS_BOUND: Duration = Duration::from_millis(500);
+
+/// After Redis fails, how long requests are allowed without asking it.
+pub const REDIS_RETRY: Duration = Duration::from_secs(1);
 
 fn timed_out() -> redis::RedisError {
     redis::RedisError::from(std::io::Error::new(

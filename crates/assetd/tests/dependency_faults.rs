@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-/// The longest any request may take while a dependency is down (the database pool waits 3 s for
+/// The longest any request may take while a dependency is down (the database pool waits 2 s for
 /// a connection, S3 retries for 3 s, Redis 0.5 s; the rest is margin for a loaded machine).
 const ANSWER_BOUND: Duration = Duration::from_secs(8);
 
@@ -261,7 +261,6 @@ impl PrivateSeaweed {
             child: None,
         };
         seaweed.start();
-        seaweed.create_bucket();
         Some(seaweed)
     }
 
@@ -301,16 +300,17 @@ impl PrivateSeaweed {
         self.child = Some(child);
         let healthz = format!("http://127.0.0.1:{}/healthz", self.s3_port());
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            if reqwest::blocking::get(&healthz).is_ok_and(|r| r.status() == 200) {
-                return;
-            }
+        while !reqwest::blocking::get(&healthz).is_ok_and(|r| r.status() == 200) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "SeaweedFS did not start: {}",
+                std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "SeaweedFS did not start: {}",
-            std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default()
-        );
+        // The gateway answers before the filer behind it does: it is back once a bucket
+        // request goes through (the first time, that creates the bucket).
+        self.create_bucket();
     }
 
     fn create_bucket(&self) {
@@ -390,7 +390,7 @@ impl Assetd {
             .args(["--rate-limit-per-minute", "10000000"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(data_dir.with_extension("log")).unwrap())
+            .stderr(std::fs::File::create(Self::log_path(data_dir)).unwrap())
             .spawn()
             .unwrap();
         let (mut site, mut token) = (String::new(), String::new());
@@ -413,6 +413,17 @@ impl Assetd {
         }
         let status = child.wait().unwrap();
         panic!("assetd exited ({status}) before listening");
+    }
+
+    /// Where the server's log goes: outside its data directory (which may be the full disk),
+    /// named after it, for reading after a failure.
+    fn log_path(data_dir: &Path) -> PathBuf {
+        let name: String = data_dir
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        std::env::temp_dir().join(format!("assetd-fault{name}.log"))
     }
 
     /// Temp files of the embedded store that were left behind.
@@ -609,13 +620,15 @@ impl Traffic {
             // Upload.
             let form = upload_form(created, &bytes);
             let started = Instant::now();
-            match self
+            let mut post = self
                 .client
                 .post(created["uploadUrl"].as_str().unwrap())
-                .multipart(form)
-                .send()
-                .await
-            {
+                .multipart(form);
+            if self.uploads_bypass {
+                // The S3 service itself may hang while it restarts: not assetd's answer.
+                post = post.timeout(Duration::from_secs(3));
+            }
+            match post.send().await {
                 Ok(r) => {
                     let (answer, _) = answer_of("upload", started, r).await;
                     let ok = answer.status < 300;
@@ -702,8 +715,14 @@ struct Outcome {
 
 async fn readyz(client: &reqwest::Client, base: &str) -> Value {
     match client.get(format!("{base}/readyz")).send().await {
-        Ok(r) => r.json().await.unwrap_or(Value::Null),
-        Err(_) => Value::Null,
+        Ok(r) => {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            serde_json::from_str(&text).unwrap_or_else(
+                |_| serde_json::json!({"unparsed": text, "status": status.as_u16()}),
+            )
+        }
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
     }
 }
 
@@ -749,9 +768,12 @@ async fn drive(
             // Bounded: at most this many rounds, and it stops once recovered.
             for _ in 0..2000 {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // Only a round begun after the removal shows recovery (one begun before may
+                // have waited on the dependency itself, say a restarting S3 service).
+                let began_after_removal = *phase.lock().unwrap() == 2;
                 let ok = traffic.round(n).await;
                 let now_phase = *phase.lock().unwrap();
-                if now_phase == 2 && ok {
+                if began_after_removal && ok {
                     recovered_at.lock().unwrap()[c] = Some(Instant::now());
                     return;
                 }

@@ -254,7 +254,7 @@ pub(crate) fn variant_outcome_columns(
 }
 
 /// The longest a request waits for a database connection before it is answered 503.
-pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why a metadata operation failed.
 #[derive(Debug, thiserror::Error)]
