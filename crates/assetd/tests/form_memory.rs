@@ -19,6 +19,9 @@ fn serve(dir: &std::path::Path) -> (Child, String) {
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        // A 50 MB form is otherwise refused from its Content-Length alone (larger than any
+        // policy allows); here it must reach the form reader, as a chunked body would.
+        .args(["--document-max-bytes", "104857600"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
