@@ -65,8 +65,15 @@ pub struct Connection {
     requests: AtomicU64,
     /// When the last request started or ended (or the connection was accepted), since `epoch`.
     last_change_ms: AtomicU64,
-    /// When writes started to be refused (since `epoch`, +1 so that 0 means "not refused").
-    write_blocked_ms: AtomicU64,
+    /// When the socket last took bytes, since `epoch`.
+    last_write_ms: AtomicU64,
+    /// When a response body was last polled, since `epoch`.
+    last_body_poll_ms: AtomicU64,
+    /// Response bodies whose next poll is hyper's to make, i.e. waits on the client taking
+    /// bytes (HTTP/1 socket or HTTP/2 flow-control window), not on assetd producing them.
+    bodies_waiting_on_client: AtomicUsize,
+    /// The connection speaks HTTP/2 (its pings are writes that say nothing of the client).
+    http2: std::sync::atomic::AtomicBool,
     evicted: CancellationToken,
 }
 
@@ -77,29 +84,49 @@ impl Connection {
 
     /// Counts a request as in flight until the returned guard is dropped (keep the guard with
     /// the response body, so that a response being sent counts as work).
-    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    pub fn request_started(self: &Arc<Self>, http2: bool) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if http2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
         self.last_change_ms
-            .store(self.millis(Instant::now()), Ordering::Relaxed);
+            .store(self.millis(Instant::now()), Ordering::Release);
         RequestGuard(Arc::clone(self))
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.millis(Instant::now())
     }
 
     fn snapshot(&self) -> Snapshot {
         let ms = Duration::from_millis;
-        let blocked = self.write_blocked_ms.load(Ordering::Relaxed);
+        let body_poll = self.last_body_poll_ms.load(Ordering::Relaxed);
+        // What shows the client taking bytes: for HTTP/1 any write; for HTTP/2 only a body
+        // being polled again (its pings are written whatever the client does with a stream).
+        let client_progress = if self.http2.load(Ordering::Relaxed) {
+            body_poll
+        } else {
+            body_poll.max(self.last_write_ms.load(Ordering::Relaxed))
+        };
         Snapshot {
             accepted: self.accepted,
-            in_flight: self.in_flight.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Acquire),
             requests: self.requests.load(Ordering::Relaxed),
-            last_change: ms(self.last_change_ms.load(Ordering::Relaxed)),
-            write_blocked_since: (blocked > 0).then(|| ms(blocked - 1)),
+            last_change: ms(self.last_change_ms.load(Ordering::Acquire)),
+            waiting_on_client: self.bodies_waiting_on_client.load(Ordering::Relaxed) > 0,
+            client_progress: ms(client_progress),
         }
     }
 
+    /// Since when the connection has had nothing in flight and written nothing, if it has not.
     fn idle_since(&self) -> Option<u64> {
-        (self.in_flight.load(Ordering::Relaxed) == 0)
-            .then(|| self.last_change_ms.load(Ordering::Relaxed))
+        (self.in_flight.load(Ordering::Acquire) == 0).then(|| {
+            // A response's last bytes may still be leaving after its body was dropped.
+            self.last_change_ms
+                .load(Ordering::Acquire)
+                .max(self.last_write_ms.load(Ordering::Relaxed))
+        })
     }
 }
 
@@ -112,25 +139,55 @@ impl Drop for RequestGuard {
         let connection = &self.0;
         connection
             .last_change_ms
-            .store(connection.millis(Instant::now()), Ordering::Relaxed);
-        connection.in_flight.fetch_sub(1, Ordering::Relaxed);
+            .store(connection.now_ms(), Ordering::Release);
+        connection.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// A response body that keeps its request in flight until it is sent or dropped. Frames pass
-/// through untouched (`zero_copy` recognises its placeholders by address).
+/// A response body that keeps its request in flight until it is sent or dropped, and tells
+/// its connection whether the next step is the client's (take the bytes given so far) or
+/// assetd's (produce more). Frames pass through untouched (`zero_copy` recognises its
+/// placeholders by address).
 pub struct Tracked<B> {
     inner: B,
-    _guard: RequestGuard,
+    guard: RequestGuard,
+    waiting_on_client: bool,
 }
 
 impl<B> Tracked<B> {
-    /// `inner`, holding `guard` until it is dropped.
+    /// `inner`, holding `guard` until it is dropped. Until hyper first polls it, a body waits
+    /// on the client (an HTTP/2 stream without window is never polled).
     pub fn new(inner: B, guard: RequestGuard) -> Self {
+        let connection = &guard.0;
+        connection
+            .bodies_waiting_on_client
+            .fetch_add(1, Ordering::Relaxed);
+        connection
+            .last_body_poll_ms
+            .store(connection.now_ms(), Ordering::Relaxed);
         Self {
             inner,
-            _guard: guard,
+            guard,
+            waiting_on_client: true,
         }
+    }
+
+    fn set_waiting_on_client(&mut self, waiting: bool) {
+        if waiting != self.waiting_on_client {
+            let count = &self.guard.0.bodies_waiting_on_client;
+            if waiting {
+                count.fetch_add(1, Ordering::Relaxed);
+            } else {
+                count.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.waiting_on_client = waiting;
+        }
+    }
+}
+
+impl<B> Drop for Tracked<B> {
+    fn drop(&mut self) {
+        self.set_waiting_on_client(false);
     }
 }
 
@@ -142,7 +199,15 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let connection = &self.guard.0;
+        connection
+            .last_body_poll_ms
+            .store(connection.now_ms(), Ordering::Relaxed);
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        // A frame handed over: hyper polls again once the client has room for more. Pending:
+        // assetd is producing (reading a file, waiting on S3), which is not the client's stall.
+        self.set_waiting_on_client(matches!(polled, Poll::Ready(Some(Ok(_)))));
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -250,7 +315,10 @@ impl ConnectionTable {
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             last_change_ms: AtomicU64::new(u64::try_from(accepted.as_millis()).unwrap_or(u64::MAX)),
-            write_blocked_ms: AtomicU64::new(0),
+            last_write_ms: AtomicU64::new(0),
+            last_body_poll_ms: AtomicU64::new(0),
+            bodies_waiting_on_client: AtomicUsize::new(0),
+            http2: std::sync::atomic::AtomicBool::new(false),
             evicted: CancellationToken::new(),
         });
         open.insert(id, Arc::clone(&connection));
@@ -293,7 +361,7 @@ impl Drop for Admission {
     }
 }
 
-/// A socket that tells its [`Connection`] when writes are refused (the client is not reading).
+/// A socket that tells its [`Connection`] when it last took bytes.
 pub struct Watched<S> {
     inner: S,
     connection: Arc<Connection>,
@@ -305,15 +373,13 @@ impl<S> Watched<S> {
         Self { inner, connection }
     }
 
-    fn note_write<T>(&self, polled: Poll<T>) -> Poll<T> {
-        let blocked = &self.connection.write_blocked_ms;
-        if polled.is_pending() {
-            if blocked.load(Ordering::Relaxed) == 0 {
-                let since = self.connection.millis(Instant::now()).saturating_add(1);
-                blocked.store(since, Ordering::Relaxed);
-            }
-        } else if blocked.load(Ordering::Relaxed) != 0 {
-            blocked.store(0, Ordering::Relaxed);
+    fn note_write(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &polled
+            && *n > 0
+        {
+            self.connection
+                .last_write_ms
+                .store(self.connection.now_ms(), Ordering::Relaxed);
         }
         polled
     }
@@ -353,8 +419,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let polled = Pin::new(&mut self.inner).poll_flush(cx);
-        self.note_write(polled)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -369,7 +434,10 @@ struct Snapshot {
     in_flight: usize,
     requests: u64,
     last_change: Duration,
-    write_blocked_since: Option<Duration>,
+    /// Some response body waits on the client.
+    waiting_on_client: bool,
+    /// When the client last took bytes.
+    client_progress: Duration,
 }
 
 /// What the watchdog does about a connection.
@@ -392,9 +460,7 @@ fn verdict(c: Snapshot, now: Duration, bounds: &Bounds) -> Verdict {
         } else if since(c.last_change) >= bounds.idle {
             return Verdict::Close("idle");
         }
-    } else if let Some(blocked) = c.write_blocked_since
-        && since(blocked) >= bounds.write_stall
-    {
+    } else if c.waiting_on_client && since(c.client_progress) >= bounds.write_stall {
         return Verdict::Cut("the client stopped reading its response");
     }
     Verdict::Keep
@@ -428,10 +494,19 @@ where
     let mut ticks = tokio::time::interval(bounds.tick());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing_since: Option<Instant> = None;
+    let mut evicted = false;
     loop {
         tokio::select! {
             result = served.as_mut() => return Ending::Finished(result),
-            () = connection.evicted.cancelled() => return Ending::Evicted,
+            () = connection.evicted.cancelled(), if !evicted => {
+                // Picked while idle, but a request may have started since: let it finish.
+                if connection.in_flight.load(Ordering::Acquire) == 0 {
+                    return Ending::Evicted;
+                }
+                evicted = true;
+                served.as_mut().graceful_shutdown();
+                closing_since.get_or_insert_with(Instant::now);
+            }
             () = shutdown.cancelled(), if closing_since.is_none() => {
                 served.as_mut().graceful_shutdown();
                 closing_since = Some(Instant::now());
@@ -485,7 +560,8 @@ mod tests {
             in_flight: 0,
             requests: 0,
             last_change: S(100),
-            write_blocked_since: None,
+            waiting_on_client: false,
+            client_progress: S(100),
         }
     }
 
@@ -519,9 +595,11 @@ mod tests {
             requests: 1,
             ..fresh()
         };
+        // assetd itself is slow to produce the body: not the client's stall.
         assert_eq!(verdict(busy, S(10_000), &bounds()), Verdict::Keep);
         let stalled = Snapshot {
-            write_blocked_since: Some(S(500)),
+            waiting_on_client: true,
+            client_progress: S(500),
             ..busy
         };
         assert_eq!(verdict(stalled, S(529), &bounds()), Verdict::Keep);
@@ -537,14 +615,14 @@ mod tests {
         let first = table.admit().unwrap();
         std::thread::sleep(Duration::from_millis(5));
         let second = table.admit().unwrap();
-        let busy = first.connection().request_started();
+        let busy = first.connection().request_started(false);
         // The first has a request in flight: the second, idle, makes room.
         let third = table.admit().unwrap();
         assert!(second.connection().evicted.is_cancelled());
         assert!(!first.connection().evicted.is_cancelled());
         assert_eq!(table.len(), 2);
         // Now both have work: a fourth is refused.
-        let _also_busy = third.connection().request_started();
+        let _also_busy = third.connection().request_started(false);
         assert_eq!(table.admit().unwrap_err(), TableFull);
         drop(busy);
         // The first's request ended: it is idle again and gives way.

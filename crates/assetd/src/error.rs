@@ -45,7 +45,7 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
-    /// The client stopped sending its request body.
+    /// The client did not send its whole request body in time.
     #[error("request body stalled for {idle:?}")]
     BodyStalled {
         /// How long no byte arrived.
@@ -134,7 +134,7 @@ impl Error {
                 format!("Bad Request: Request body is larger than {limit} bytes")
             }
             Self::BodyStalled { idle } => format!(
-                "Bad Request: No part of the request body arrived for {} seconds",
+                "Bad Request: The request body did not arrive within {} seconds",
                 idle.as_secs()
             ),
             Self::NotAuthorized => "Request not authorized".to_owned(),
@@ -283,6 +283,12 @@ pub enum S3Error {
     /// The body ended before the form did (truncated upload, client gone).
     #[error("You did not provide the number of bytes specified by the Content-Length HTTP header")]
     IncompleteBody,
+    /// The client sends too slowly: its form fields did not arrive within the body idle
+    /// timeout, or its file falls below the minimum rate.
+    #[error(
+        "Your socket connection to the server was not read from or written to within the timeout period."
+    )]
+    RequestTimeout,
     /// More than 20 KB of form fields.
     #[error("Your POST request fields preceding the upload file were too large.")]
     MaxPostPreDataLengthExceeded,
@@ -340,6 +346,7 @@ impl S3Error {
             Self::NotMultipart => ("PreconditionFailed", StatusCode::PRECONDITION_FAILED),
             Self::MalformedPost(_) => ("MalformedPOSTRequest", StatusCode::BAD_REQUEST),
             Self::IncompleteBody => ("IncompleteBody", StatusCode::BAD_REQUEST),
+            Self::RequestTimeout => ("RequestTimeout", StatusCode::BAD_REQUEST),
             Self::MaxPostPreDataLengthExceeded => {
                 ("MaxPostPreDataLengthExceeded", StatusCode::BAD_REQUEST)
             }

@@ -24,12 +24,18 @@ pub fn name_problem(text: &str, max: usize) -> Option<String> {
     None
 }
 
-/// Characters that show as nothing, so that two names differing only by them look the same.
+/// Characters that show as nothing and have no use inside a name, so that two names
+/// differing only by them look the same. The zero-width joiner and non-joiner are not among
+/// them: emoji sequences and Persian or Indic words need them (they are refused at the edges).
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
+        '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
     )
+}
+
+fn is_joiner(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}')
 }
 
 /// Why `text` is refused as a folder name, if it is: a name's problems, and anything that lets
@@ -40,6 +46,9 @@ pub fn folder_name_problem(text: &str) -> Option<String> {
     }
     if text != text.trim() {
         return Some("Must not start or end with whitespace".to_owned());
+    }
+    if text.starts_with(is_joiner) || text.ends_with(is_joiner) {
+        return Some("Must not start or end with a zero-width joiner or non-joiner".to_owned());
     }
     if text.chars().any(is_invisible) {
         return Some(
@@ -85,6 +94,12 @@ mod tests {
     fn folder_names_cannot_look_like_their_siblings() {
         assert_eq!(folder_name_problem("Logos 2026"), None);
         assert_eq!(folder_name_problem("Café"), None);
+        // Joiners inside a name are real text: an emoji sequence, a Persian word.
+        assert_eq!(folder_name_problem("Team \u{1F468}\u{200D}\u{1F4BB}"), None);
+        assert_eq!(
+            folder_name_problem("\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}"),
+            None
+        );
         for bad in [
             " Logos",
             "Logos ",

@@ -106,7 +106,7 @@ pub async fn run(
         let stream = Watched::new(stream, Arc::clone(&connection));
         let counted = Arc::clone(&connection);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            let guard = counted.request_started();
+            let guard = counted.request_started(request.version() == hyper::Version::HTTP_2);
             request.extensions_mut().insert(ConnectInfo(peer));
             // HTTP/2 frames its data itself: only HTTP/1 responses may carry placeholders.
             if zero_copy::SUPPORTED && request.version() <= hyper::Version::HTTP_11 {

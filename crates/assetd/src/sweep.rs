@@ -36,9 +36,16 @@ pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<SweepRep
     confirm_open_uploads(state, None).await?;
     let cutoff = now - chrono::Duration::from_std(PENDING_GRACE).unwrap_or_default();
     for asset in meta.expired_pending_assets(cutoff, BATCH).await? {
-        // A last look: bytes that arrived just before the window closed still count.
-        if confirm(state, asset.clone()).await?.state == AssetState::Uploaded {
-            continue;
+        // A last look: bytes that arrived just before the window closed still count. If the
+        // store cannot be asked, the asset waits for a later pass (its bytes may be there), and
+        // the rest of the pass goes on.
+        match confirm(state, asset.clone()).await {
+            Ok(confirmed) if confirmed.state == AssetState::Uploaded => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(asset = %asset.id, error = %e, "cannot check an expired upload; will retry");
+                continue;
+            }
         }
         if meta.delete_asset(asset.id, now).await?.is_some() {
             report.expired_assets += 1;

@@ -541,7 +541,10 @@ async fn hostile_requests_are_refused_exactly_and_leave_nothing() {
         ),
         ("a sibling's name with a zero-width space", "mi\u{200B}ne"),
         ("a sibling's name behind a BOM", "\u{FEFF}mine"),
-        ("a sibling's name with a zero-width joiner", "mine\u{200D}"),
+        (
+            "a sibling's name ending in a zero-width joiner",
+            "mine\u{200D}",
+        ),
     ] {
         add(
             &format!("folder name: {what}"),

@@ -418,3 +418,116 @@ async fn issue_27_an_oversized_body_is_refused_before_100_continue() {
     assert!(invited.starts_with("http/1.1 100"), "{invited}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn issue_27_an_http2_client_that_grants_no_window_is_cut() {
+    let server = TestServer::start_with(|s| s.body_idle_timeout = Duration::from_secs(1)).await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // A window of 0: the server may send headers, never a byte of a body.
+    let (mut send, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(0)
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let driven = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = hyper::Request::get(server.url("/healthz"))
+        .body(String::new())
+        .unwrap();
+    let response = send.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(6), driven)
+        .await
+        .expect("a stream the client never opened its window for held its connection")
+        .unwrap();
+    eprintln!(
+        "HTTP/2 connection with a zero window cut after {:?} (bound 1 s)",
+        started.elapsed()
+    );
+    drop(response);
+    server.stop().await;
+}
+
+/// Sends `head` and then `body` a byte every 200 ms (each byte well inside the idle limit);
+/// returns the answer and when it came.
+async fn drip(server: &TestServer, head: String, body: &[u8]) -> (String, Duration) {
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (mut read, mut write) = stream.into_split();
+    let body = body.to_vec();
+    let dripping = tokio::spawn(async move {
+        for byte in body {
+            if write.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+        // The body of the answer too, if it is there.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(200), read.read(&mut buf)).await
+        {
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("a dripping client was never answered");
+    dripping.abort();
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn issue_27_a_body_dripped_a_byte_at_a_time_is_cut_off() {
+    let server = TestServer::start_with(|s| s.body_idle_timeout = Duration::from_secs(1)).await;
+    // A JSON body: whole within the idle limit, or 408.
+    let json = br#"{"fileName": "drip.png", "fileHash": "0123456789abcdef0123456789abcdef"}"#;
+    let (answer, took) = drip(
+        &server,
+        format!(
+            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            server.site_id,
+            server.token,
+            json.len()
+        ),
+        json,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    if server.embedded() {
+        // The fields of an upload form: whole within the idle limit, or RequestTimeout.
+        let form =
+            b"--B\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nsome/key\r\n--B--\r\n";
+        let (answer, took) = drip(
+            &server,
+            format!(
+                "POST /s3/assetd HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: {}\r\n\r\n",
+                form.len()
+            ),
+            form,
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("<Code>RequestTimeout</Code>"), "{answer}");
+        assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    }
+    assert_eq!(server.asset_count().await, 0);
+    server.stop().await;
+}

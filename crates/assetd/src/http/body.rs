@@ -22,8 +22,8 @@ fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Reads at most `limit` bytes and parses them as JSON: too long → 413 (before reading, when
 /// the Content-Length says so), not JSON → 400
-/// `bad_request`, no byte for `idle` → 408 (a stalled client must not hold its connection and
-/// a request slot forever). Any Content-Type is accepted; the body must be JSON either way.
+/// `bad_request`, not whole within `idle` → 408 (a stalled or dripping client must not hold its
+/// connection and a request slot forever). Any Content-Type is accepted; the body must be JSON either way.
 pub async fn read_json(body: Body, limit: usize, idle: Duration) -> Result<Value, Error> {
     // A Content-Length over the limit is refused before a byte is read, so a client that
     // asked `Expect: 100-continue` is not told to send it.
@@ -32,8 +32,11 @@ pub async fn read_json(body: Body, limit: usize, idle: Duration) -> Result<Value
     }
     let mut body = Limited::new(body, limit);
     let mut bytes = Vec::new();
+    // The whole body within `idle`, not only each piece: a client dripping a byte at a time
+    // must not hold its connection for hours.
+    let deadline = tokio::time::Instant::now() + idle;
     loop {
-        let frame = tokio::time::timeout(idle, body.frame())
+        let frame = tokio::time::timeout_at(deadline, body.frame())
             .await
             .map_err(|_| Error::BodyStalled { idle })?;
         match frame {

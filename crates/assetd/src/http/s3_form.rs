@@ -11,15 +11,15 @@
 //! - **parts**: at most [`MAX_FORM_PARTS`] fields on either side of the file.
 //! - **names and values**: at most [`MAX_PRE_DATA`] bytes, AWS's own limit.
 //!
-//! So a refused form costs at most about 64 KiB of raw body, one body chunk and 20 KB of fields,
-//! however large the body it was refused from.
+//! So a refused form costs at most about 192 KiB of raw body, one body chunk and 20 KB of
+//! fields, however large the body it was refused from.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -30,9 +30,10 @@ use crate::error::S3Error;
 pub const MAX_PRE_DATA: usize = 20 * 1024;
 
 /// Most raw body bytes (boundaries, part headers, names, values) multer may read before the
-/// file part, and again for the fields after it. Larger than [`MAX_PRE_DATA`] so that any form
-/// AWS accepts fits with room for its part headers.
-pub const MAX_RAW_FORM_BYTES: u64 = 64 * 1024;
+/// file part, and again for the fields after it: AWS's 20 KB of names and values plus
+/// [`MAX_FORM_PARTS`] part headers of typical size (boundary, `Content-Disposition`, ~100
+/// bytes each), so that any form AWS accepts fits.
+pub const MAX_RAW_FORM_BYTES: u64 = 192 * 1024;
 
 /// Most bytes of a whole form around its file: the raw allowance on either side of it, and
 /// the file part's own boundary and headers.
@@ -132,21 +133,61 @@ pub fn multipart_error(err: multer::Error) -> S3Error {
     }
 }
 
-/// Drives a form's reads: each waits at most `idle` for the client, and fails with
-/// `MaxPostPreDataLengthExceeded` where multer needs more than the gate lets through.
+/// Drives a form's reads. Each read waits at most `idle` for the client; the fields on either
+/// side of the file must arrive whole within `idle` too, and the file at an average of at least
+/// [`MIN_FILE_RATE`] once `idle` has passed, so that a client dripping a byte at a time cannot
+/// hold a connection (and a slot of the connection table) for days; and a read that needs more
+/// of the body than the gate lets through fails with `MaxPostPreDataLengthExceeded`.
 pub struct FormReader {
     gate: Arc<FormGate>,
     idle: Duration,
+    phase: Phase,
 }
+
+/// Where the reader is in the form, and the bound of that part.
+enum Phase {
+    /// Fields (before or after the file): all of them by this instant.
+    Fields { deadline: Instant },
+    /// The file: begun at `since`, `received` bytes so far.
+    File { since: Instant, received: u64 },
+}
+
+/// The slowest average a file may arrive at, after the first `idle` (AWS documents none; this
+/// is far below any real connection's rate, a slow mobile one included).
+pub const MIN_FILE_RATE: u64 = 1024;
 
 impl FormReader {
     /// A reader over `gate` with the idle limit `idle`.
     pub fn new(gate: Arc<FormGate>, idle: Duration) -> Self {
-        Self { gate, idle }
+        Self {
+            gate,
+            idle,
+            phase: Phase::Fields {
+                deadline: Instant::now() + idle,
+            },
+        }
     }
 
-    /// The gate, to open it for the file and re-arm it after.
-    pub fn gate(&self) -> &FormGate {
+    /// The file part begins: the gate opens and the rate rule starts.
+    pub fn begin_file(&mut self) {
+        self.gate.open();
+        self.phase = Phase::File {
+            since: Instant::now(),
+            received: 0,
+        };
+    }
+
+    /// The file part has ended: the fields after it get their own allowance and deadline.
+    pub fn end_file(&mut self) {
+        self.gate.rearm();
+        self.phase = Phase::Fields {
+            deadline: Instant::now() + self.idle,
+        };
+    }
+
+    /// The gate (for tests).
+    #[cfg(test)]
+    fn gate(&self) -> &FormGate {
         &self.gate
     }
 
@@ -154,6 +195,16 @@ impl FormReader {
         &self,
         read: impl Future<Output = Result<T, multer::Error>>,
     ) -> Result<T, S3Error> {
+        let wait = match self.phase {
+            Phase::Fields { deadline } => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(S3Error::RequestTimeout);
+                }
+                left.min(self.idle)
+            }
+            Phase::File { .. } => self.idle,
+        };
         let mut read = pin!(read);
         let gated = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
             Poll::Ready(result) => Poll::Ready(result.map_err(multipart_error)),
@@ -162,10 +213,12 @@ impl FormReader {
             }
             Poll::Pending => Poll::Pending,
         });
-        // A stalled client must not hold a connection and a temp file forever.
-        tokio::time::timeout(self.idle, gated)
-            .await
-            .unwrap_or(Err(S3Error::IncompleteBody))
+        match tokio::time::timeout(wait, gated).await {
+            Ok(result) => result,
+            // A stalled client must not hold a connection and a temp file forever.
+            Err(_) if wait < self.idle => Err(S3Error::RequestTimeout),
+            Err(_) => Err(S3Error::IncompleteBody),
+        }
     }
 
     /// The next part of the form.
@@ -178,15 +231,23 @@ impl FormReader {
 
     /// The next chunk of a part.
     pub async fn next_chunk(
-        &self,
+        &mut self,
         field: &mut multer::Field<'_>,
     ) -> Result<Option<Bytes>, S3Error> {
-        self.bounded(field.chunk()).await
+        let chunk = self.bounded(field.chunk()).await?;
+        if let (Phase::File { since, received }, Some(chunk)) = (&mut self.phase, &chunk) {
+            *received += chunk.len() as u64;
+            let late = since.elapsed().saturating_sub(self.idle);
+            if *received < MIN_FILE_RATE.saturating_mul(late.as_secs()) {
+                return Err(S3Error::RequestTimeout);
+            }
+        }
+        Ok(chunk)
     }
 
     /// Reads a non-file field's value, charging its name and value to `fields`.
     pub async fn read_field(
-        &self,
+        &mut self,
         field: &mut multer::Field<'_>,
         fields: &mut FieldBudget,
     ) -> Result<String, S3Error> {
@@ -264,7 +325,7 @@ mod tests {
 
     async fn read_fields(
         form: &mut multer::Multipart<'static>,
-        reader: &FormReader,
+        reader: &mut FormReader,
     ) -> Result<Vec<(String, String)>, S3Error> {
         let mut budget = FieldBudget::new();
         let mut fields = Vec::new();
@@ -287,8 +348,8 @@ mod tests {
             body.push_str(&part(&format!("x-amz-meta-{i}"), &"v".repeat(900)));
         }
         body.push_str("--B--\r\n");
-        let (mut form, reader) = form_of(body.into_bytes(), 64 * 1024);
-        let fields = read_fields(&mut form, &reader).await.unwrap();
+        let (mut form, mut reader) = form_of(body.into_bytes(), 64 * 1024);
+        let fields = read_fields(&mut form, &mut reader).await.unwrap();
         assert_eq!(fields.len(), 20);
         assert_eq!(fields[19].1.len(), 900);
     }
@@ -298,8 +359,8 @@ mod tests {
         let mut body =
             "--B\r\nContent-Disposition: form-data; name=\"\"\r\n\r\n\r\n".repeat(50_000);
         body.push_str("--B--\r\n");
-        let (mut form, reader) = form_of(body.into_bytes(), 8 * 1024);
-        let err = read_fields(&mut form, &reader).await.unwrap_err();
+        let (mut form, mut reader) = form_of(body.into_bytes(), 8 * 1024);
+        let err = read_fields(&mut form, &mut reader).await.unwrap_err();
         assert!(
             matches!(err, S3Error::MaxPostPreDataLengthExceeded),
             "{err:?}"
@@ -313,8 +374,8 @@ mod tests {
     async fn a_part_header_that_never_ends_is_refused_after_the_allowance() {
         let mut body = b"--B\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: ".to_vec();
         body.extend(std::iter::repeat_n(b'a', 4 << 20));
-        let (mut form, reader) = form_of(body, 16 * 1024);
-        let err = read_fields(&mut form, &reader).await.unwrap_err();
+        let (mut form, mut reader) = form_of(body, 16 * 1024);
+        let err = read_fields(&mut form, &mut reader).await.unwrap_err();
         assert!(
             matches!(err, S3Error::MaxPostPreDataLengthExceeded),
             "{err:?}"
@@ -330,8 +391,8 @@ mod tests {
             .repeat(MAX_FORM_PARTS + 1);
         body.push_str("--B--\r\n");
         assert!((body.len() as u64) < MAX_RAW_FORM_BYTES);
-        let (mut form, reader) = form_of(body.into_bytes(), 64 * 1024);
-        let err = read_fields(&mut form, &reader).await.unwrap_err();
+        let (mut form, mut reader) = form_of(body.into_bytes(), 64 * 1024);
+        let err = read_fields(&mut form, &mut reader).await.unwrap_err();
         assert!(
             matches!(err, S3Error::MaxPostPreDataLengthExceeded),
             "{err:?}"
@@ -350,22 +411,22 @@ mod tests {
                 .into_bytes(),
         );
         body.extend_from_slice(b"--B--\r\n");
-        let (mut form, reader) = form_of(body, 32 * 1024);
+        let (mut form, mut reader) = form_of(body, 32 * 1024);
         let mut budget = FieldBudget::new();
         let mut key = reader.next_part(&mut form).await.unwrap().unwrap();
         assert_eq!(reader.read_field(&mut key, &mut budget).await.unwrap(), "k");
         drop(key);
         let mut file = reader.next_part(&mut form).await.unwrap().unwrap();
         assert_eq!(file.name(), Some("file"));
-        reader.gate().open();
+        reader.begin_file();
         let mut size = 0;
         while let Some(chunk) = reader.next_chunk(&mut file).await.unwrap() {
             size += chunk.len();
         }
         drop(file);
         assert_eq!(size, 1 << 20);
-        reader.gate().rearm();
-        let err = read_fields(&mut form, &reader).await.unwrap_err();
+        reader.end_file();
+        let err = read_fields(&mut form, &mut reader).await.unwrap_err();
         assert!(
             matches!(err, S3Error::MaxPostPreDataLengthExceeded),
             "{err:?}"

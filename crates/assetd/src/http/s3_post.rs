@@ -89,7 +89,7 @@ async fn receive(
         GatedBody::new(body.into_data_stream(), std::sync::Arc::clone(&gate)),
         boundary,
     );
-    let reader = FormReader::new(gate, state.settings.body_idle_timeout);
+    let mut reader = FormReader::new(gate, state.settings.body_idle_timeout);
 
     let mut fields = Vec::new();
     let mut budget = FieldBudget::new();
@@ -104,7 +104,7 @@ async fn receive(
         let value = reader.read_field(&mut field, &mut budget).await?;
         fields.push((name, value));
     };
-    reader.gate().open();
+    reader.begin_file();
 
     let now = Utc::now();
     let file_name = file.file_name().map(str::to_owned);
@@ -141,7 +141,7 @@ async fn receive(
     }
     drop(file);
     // AWS ignores fields after the file, but a second file is an error.
-    reader.gate().rearm();
+    reader.end_file();
     let mut trailing = FieldBudget::new();
     while let Some(mut field) = reader.next_part(&mut form).await? {
         if is_file_part(&field) {

@@ -294,20 +294,34 @@ pub fn sqlx_is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                postgres_unavailable(pg.code())
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                db.code()
+                    .and_then(|code| code.parse::<u32>().ok())
+                    .is_some_and(sqlite_unavailable)
+            } else {
+                false
+            }
+        }
         _ => false,
     }
 }
 
 /// PostgreSQL SQLSTATEs of connection failures (class 08), shutdowns (57P01–57P03) and
-/// exhausted resources (class 53, disk full included); SQLite's result codes for a full disk
-/// (13), a busy or locked database (5, 6), I/O failures (10) and a read-only database (8),
-/// which sqlx reports as their extended numbers (the primary code is the low byte).
-fn unavailable_code(code: &str) -> bool {
-    if let Ok(sqlite) = code.parse::<u32>() {
-        return matches!(sqlite & 0xff, 5 | 6 | 8 | 10 | 13);
-    }
-    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+/// exhausted resources (class 53: disk full, out of memory, too many connections).
+fn postgres_unavailable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08")
+        || sqlstate.starts_with("53")
+        || matches!(sqlstate, "57P01" | "57P02" | "57P03")
+}
+
+/// SQLite's result codes for a busy or locked database (5, 6), a read-only one (8), I/O
+/// failures (10) and a full disk (13); sqlx reports extended codes, whose low byte is the
+/// primary one.
+fn sqlite_unavailable(code: u32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13)
 }
 
 /// The metadata operations the service needs. Every backend passes the same conformance tests.
@@ -438,4 +452,26 @@ pub trait MetaStore: Send + Sync + 'static {
         size: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, MetaError>;
+}
+
+#[cfg(test)]
+mod unavailable_tests {
+    use super::*;
+
+    #[test]
+    fn postgres_and_sqlite_codes_are_told_apart() {
+        for code in ["08006", "08000", "53100", "53300", "57P01", "57P03"] {
+            assert!(postgres_unavailable(code), "{code}");
+        }
+        // Digits only, but PostgreSQL's: insufficient privilege is a bug, not an outage.
+        for code in ["42501", "23505", "40001"] {
+            assert!(!postgres_unavailable(code), "{code}");
+        }
+        // SQLITE_FULL, SQLITE_BUSY, SQLITE_IOERR_WRITE (778), SQLITE_BUSY_SNAPSHOT (517).
+        for code in [13, 5, 778, 517] {
+            assert!(sqlite_unavailable(code), "{code}");
+        }
+        // SQLITE_CONSTRAINT_UNIQUE (2067).
+        assert!(!sqlite_unavailable(2067));
+    }
 }

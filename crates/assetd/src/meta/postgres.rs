@@ -124,8 +124,8 @@ impl BatchWriter for PgWriter {
             Err(MetaError::Backend(sqlx::Error::Database(_))) => {
                 o.as_ref().is_err_and(MetaError::is_unavailable)
             }
+            Err(MetaError::Conflict(_) | MetaError::UnknownSite(_)) | Ok(()) => false,
             Err(_) => true,
-            Ok(()) => false,
         });
         if broken {
             conn.close_on_drop();
