@@ -25,16 +25,16 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_util::sync::CancellationToken;
 
 /// The time bounds a connection is held to.
 #[derive(Debug, Clone, Copy)]
@@ -73,8 +73,15 @@ pub struct Connection {
     /// bytes (HTTP/1 socket or HTTP/2 flow-control window), not on assetd producing them.
     bodies_waiting_on_client: AtomicUsize,
     /// The connection speaks HTTP/2 (its pings are writes that say nothing of the client).
-    http2: std::sync::atomic::AtomicBool,
-    evicted: CancellationToken,
+    http2: AtomicBool,
+    /// Another connection took this one's place (set under the table's lock).
+    evicted: AtomicBool,
+    /// The server is shutting down.
+    closing: AtomicBool,
+    /// Wakes the connection's task when `evicted` or `closing` is set. Per connection, so that
+    /// polling it (on every wake of the connection) never contends with other connections, as
+    /// a shared cancellation token's lock did.
+    signal: AtomicWaker,
 }
 
 impl Connection {
@@ -227,13 +234,13 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
 /// it reset.
 pub struct ReadToEnd<B> {
     inner: B,
-    ended: Arc<std::sync::atomic::AtomicBool>,
+    ended: Arc<AtomicBool>,
 }
 
 impl<B: Body> ReadToEnd<B> {
     /// `inner`, and the flag that turns true once it has ended.
-    pub fn new(inner: B) -> (Self, Arc<std::sync::atomic::AtomicBool>) {
-        let ended = Arc::new(std::sync::atomic::AtomicBool::new(inner.is_end_stream()));
+    pub fn new(inner: B) -> (Self, Arc<AtomicBool>) {
+        let ended = Arc::new(AtomicBool::new(inner.is_end_stream()));
         let body = Self {
             inner,
             ended: Arc::clone(&ended),
@@ -304,7 +311,8 @@ impl ConnectionTable {
             let evicted = longest_idle
                 .and_then(|id| open.remove(&id))
                 .ok_or(TableFull)?;
-            evicted.evicted.cancel();
+            evicted.evicted.store(true, Ordering::Release);
+            evicted.signal.wake();
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let accepted = now.saturating_duration_since(self.epoch);
@@ -318,14 +326,25 @@ impl ConnectionTable {
             last_write_ms: AtomicU64::new(0),
             last_body_poll_ms: AtomicU64::new(0),
             bodies_waiting_on_client: AtomicUsize::new(0),
-            http2: std::sync::atomic::AtomicBool::new(false),
-            evicted: CancellationToken::new(),
+            http2: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            signal: AtomicWaker::new(),
         });
         open.insert(id, Arc::clone(&connection));
         Ok(Admission {
             table: Arc::clone(self),
             connection,
         })
+    }
+
+    /// Tells every open connection to close gracefully (the server is shutting down).
+    pub fn close_all(&self) {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        for connection in open.values() {
+            connection.closing.store(true, Ordering::Release);
+            connection.signal.wake();
+        }
     }
 
     /// How many connections are open.
@@ -478,15 +497,34 @@ pub enum Ending<E> {
     Cut(&'static str),
 }
 
-/// Runs `served` (hyper's connection) until it ends, holding it to `bounds`; on `shutdown` it
-/// is closed gracefully, and cut if, with no request in flight, that takes longer than the
-/// header timeout.
-pub async fn supervise<C>(
-    served: C,
-    connection: &Connection,
-    bounds: Bounds,
-    shutdown: &CancellationToken,
-) -> Ending<C::Error>
+/// What a connection's task has already done about its signals.
+#[derive(Debug, Default, Clone, Copy)]
+struct Handled {
+    evicted: bool,
+    closing: bool,
+}
+
+/// Completes when the connection is evicted or told to close, and that is not yet handled.
+fn signalled<'a>(
+    connection: &'a Connection,
+    handled: Handled,
+) -> impl std::future::Future<Output = ()> + 'a {
+    std::future::poll_fn(move |cx| {
+        connection.signal.register(cx.waker());
+        let evicted = connection.evicted.load(Ordering::Acquire) && !handled.evicted;
+        let closing = connection.closing.load(Ordering::Acquire) && !handled.closing;
+        if evicted || closing {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+/// Runs `served` (hyper's connection) until it ends, holding it to `bounds`; when the table
+/// closes it (shutdown) it is closed gracefully, and cut if, with no request in flight, that
+/// takes longer than the header timeout.
+pub async fn supervise<C>(served: C, connection: &Connection, bounds: Bounds) -> Ending<C::Error>
 where
     C: GracefulConnection,
 {
@@ -494,29 +532,29 @@ where
     let mut ticks = tokio::time::interval(bounds.tick());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing_since: Option<Instant> = None;
-    let mut evicted = false;
+    let mut handled = Handled::default();
     loop {
         tokio::select! {
+            biased;
             result = served.as_mut() => return Ending::Finished(result),
-            () = connection.evicted.cancelled(), if !evicted => {
-                // Picked while idle, but a request may have started since: let it finish.
-                if connection.in_flight.load(Ordering::Acquire) == 0 {
-                    return Ending::Evicted;
+            () = signalled(connection, handled) => {
+                if connection.evicted.load(Ordering::Acquire) && !handled.evicted {
+                    handled.evicted = true;
+                    // Picked while idle, but a request may have started since: let it finish.
+                    if connection.in_flight.load(Ordering::Acquire) == 0 {
+                        return Ending::Evicted;
+                    }
                 }
-                evicted = true;
+                handled.closing |= connection.closing.load(Ordering::Acquire);
                 served.as_mut().graceful_shutdown();
                 closing_since.get_or_insert_with(Instant::now);
-            }
-            () = shutdown.cancelled(), if closing_since.is_none() => {
-                served.as_mut().graceful_shutdown();
-                closing_since = Some(Instant::now());
             }
             _ = ticks.tick() => {
                 let now = Instant::now();
                 if let Some(since) = closing_since {
                     // Requests in flight get the server's drain time; a connection with none
                     // (say, half a request's headers) has no reason to stay.
-                    if connection.in_flight.load(Ordering::Relaxed) == 0
+                    if connection.in_flight.load(Ordering::Acquire) == 0
                         && now.duration_since(since) >= bounds.first_request
                     {
                         return Ending::Cut("did not close within the header timeout");
@@ -618,8 +656,8 @@ mod tests {
         let busy = first.connection().request_started(false);
         // The first has a request in flight: the second, idle, makes room.
         let third = table.admit().unwrap();
-        assert!(second.connection().evicted.is_cancelled());
-        assert!(!first.connection().evicted.is_cancelled());
+        assert!(second.connection().evicted.load(Ordering::Acquire));
+        assert!(!first.connection().evicted.load(Ordering::Acquire));
         assert_eq!(table.len(), 2);
         // Now both have work: a fourth is refused.
         let _also_busy = third.connection().request_started(false);
@@ -627,7 +665,7 @@ mod tests {
         drop(busy);
         // The first's request ended: it is idle again and gives way.
         let _fourth = table.admit().unwrap();
-        assert!(first.connection().evicted.is_cancelled());
+        assert!(first.connection().evicted.load(Ordering::Acquire));
         drop(second);
         drop(first);
         assert_eq!(table.len(), 2);

@@ -29,7 +29,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connections::{Bounds, ConnectionTable, Ending, ReadToEnd, Tracked, Watched};
@@ -77,7 +76,6 @@ pub async fn run(
         .keep_alive_interval(HTTP2_PING)
         .keep_alive_timeout(HTTP2_PING);
     let app = http::dispatch::App::new(state);
-    let closing = CancellationToken::new();
     let connections = TaskTracker::new();
     tokio::pin!(shutdown);
     loop {
@@ -137,9 +135,8 @@ pub async fn run(
         let served = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
-        let closing = closing.clone();
         connections.spawn(async move {
-            match crate::connections::supervise(served, &connection, bounds, &closing).await {
+            match crate::connections::supervise(served, &connection, bounds).await {
                 Ending::Finished(Ok(())) => {}
                 Ending::Finished(Err(e)) => {
                     tracing::debug!(%peer, error = ?e, "connection ended with an error");
@@ -151,7 +148,7 @@ pub async fn run(
         });
     }
     drop(listener);
-    closing.cancel();
+    table.close_all();
     connections.close();
     if tokio::time::timeout(DRAIN, connections.wait())
         .await
