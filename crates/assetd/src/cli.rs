@@ -6,6 +6,7 @@ use std::io::Write;
 use tokio::net::TcpListener;
 
 use crate::app;
+use crate::background::Background;
 use crate::config::{
     Cli, Command, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand, UploadArgs,
     VariantsArgs,
@@ -57,6 +58,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// How long background tasks get to finish what they are doing at shutdown (a variant job of a
+/// large image takes a few seconds).
+const BACKGROUND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
     let first_run = app::first_run(data.meta.as_ref()).await?;
     let listener = TcpListener::bind(args.listen).await?;
@@ -88,12 +93,26 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
     )
     .await?;
     let state = app::state(data.meta.clone(), storage, limiter, settings);
+    let background = Background::new();
     crate::sweep::spawn(
         state.clone(),
         std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
+        &background,
     );
-    crate::variants::worker::spawn(&state);
+    crate::variants::worker::spawn(&state, &background);
     server::run(listener, state, server::shutdown_signal()).await?;
+    // In-flight requests have drained: the background tasks finish what they are doing, then
+    // the metadata store commits its queued inserts and closes.
+    if !background.stop(BACKGROUND_PATIENCE).await {
+        tracing::warn!("background tasks did not stop within {BACKGROUND_PATIENCE:?}");
+    }
+    if tokio::time::timeout(BACKGROUND_PATIENCE, data.meta.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the metadata store did not close within {BACKGROUND_PATIENCE:?}");
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! start the real server in-process on `127.0.0.1:0`.
 
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod confirm;

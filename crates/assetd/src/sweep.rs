@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::background::Background;
 use crate::confirm::{confirm, confirm_open_uploads};
 use crate::error::Error;
 use crate::meta::AssetState;
@@ -66,18 +67,22 @@ pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<SweepRep
     Ok(report)
 }
 
-/// Runs [`sweep_once`] every `every` until the runtime stops.
-pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// Runs [`sweep_once`] every `every` until `background` is stopped (a pass under way is
+/// finished first).
+pub fn spawn(state: AppState, every: Duration, background: &Background) {
+    background.spawn(|stop| async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
             match sweep_once(&state, Utc::now()).await {
                 Ok(report) if report != SweepReport::default() => tracing::info!(?report, "sweep"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweep failed"),
             }
         }
-    })
+    });
 }

@@ -228,3 +228,153 @@ fn a_queued_variant_job_survives_a_crash_and_runs_after_the_restart() {
     }
     kill_and_wait(&mut child);
 }
+
+/// A PNG of `width`×`height` and its MD5.
+fn png(width: u32, height: u32, seed: u8) -> (Vec<u8>, String) {
+    let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, seed])
+    }));
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let png = png.into_inner();
+    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&png));
+    (png, md5)
+}
+
+#[test]
+fn sigterm_with_work_in_every_queue_exits_cleanly_and_leaves_nothing_half_done() {
+    let dir = tempfile::tempdir().unwrap();
+    // One token makes every request: Webflow's 120 a minute would refuse most.
+    let unlimited = ["--rate-limit-per-minute", "1000000"];
+    let (mut child, addr, printed) = serve(
+        dir.path(),
+        &["--variant-workers", "1", unlimited[0], unlimited[1]],
+    );
+    let site = printed[0]
+        .strip_prefix("assetd: created site ")
+        .unwrap()
+        .to_owned();
+    let token = printed[1].rsplit(' ').next().unwrap().to_owned();
+    let client = reqwest::blocking::Client::new();
+    // Images uploaded: variant jobs queued (one worker, so most wait). Creates racing the
+    // signal: some in the insert queue when it comes.
+    let mut uploaded = Vec::new();
+    for seed in 0..6 {
+        let (bytes, md5) = png(1200, 600, seed);
+        let created: serde_json::Value = client
+            .post(format!("http://{addr}/v2/sites/{site}/assets"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"fileName": format!("p{seed}.png"), "fileHash": md5}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let mut form = reqwest::blocking::multipart::Form::new();
+        for (name, value) in created["uploadDetails"].as_object().unwrap() {
+            form = form.text(name.clone(), value.as_str().unwrap().to_owned());
+        }
+        let part = reqwest::blocking::multipart::Part::bytes(bytes)
+            .file_name("p.png")
+            .mime_str("image/png")
+            .unwrap();
+        let posted = client
+            .post(created["uploadUrl"].as_str().unwrap())
+            .multipart(form.part("file", part))
+            .send()
+            .unwrap();
+        assert_eq!(posted.status(), 201);
+        uploaded.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let racing: Vec<_> = (0..8)
+        .map(|n| {
+            let (client, addr, site, token) =
+                (client.clone(), addr.clone(), site.clone(), token.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for i in 0..50 {
+                    let Ok(r) = client
+                        .post(format!("http://{addr}/v2/sites/{site}/assets"))
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({"fileName": format!("r{n}-{i}.pdf"), "fileHash": "0123456789abcdef0123456789abcdef"}))
+                        .send()
+                    else {
+                        break;
+                    };
+                    if r.status() != 200 {
+                        break;
+                    }
+                    let created: serde_json::Value = r.json().unwrap();
+                    acknowledged.push(created["id"].as_str().unwrap().to_owned());
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    kill_and_wait(&mut child); // SIGTERM, and the exit status must be success
+    let took = started.elapsed();
+    eprintln!("SIGTERM to exit with work queued: {took:?}");
+    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
+    let acknowledged: Vec<String> = racing.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert!(!acknowledged.is_empty());
+
+    // After the restart: every acknowledged create is there (pending, its form still valid),
+    // every upload's variants are made, and no temp file was left.
+    let tmp = dir.path().join("objects/.tmp");
+    assert_eq!(
+        std::fs::read_dir(&tmp).map_or(0, |d| d.count()),
+        0,
+        "temp files left"
+    );
+    let (mut child, addr, _) = serve(
+        dir.path(),
+        &["--variant-workers", "2", unlimited[0], unlimited[1]],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    for id in &uploaded {
+        loop {
+            let asset: serde_json::Value = client
+                .get(format!("http://{addr}/v2/assets/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            let made = asset["variants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| v["hostedUrl"].is_string())
+                .count();
+            if made == 3 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{asset}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let listed: serde_json::Value = client
+        .get(format!("http://{addr}/v2/sites/{site}/assets?limit=100"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let total = listed["pagination"]["total"].as_u64().unwrap();
+    assert!(
+        total >= uploaded.len() as u64,
+        "{total} assets listed, {} uploaded",
+        uploaded.len()
+    );
+    // Every acknowledged create is still there (a pending asset can be deleted: 204, not 404).
+    for id in &acknowledged {
+        let r = client
+            .delete(format!("http://{addr}/v2/assets/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 204, "acknowledged create {id} is gone");
+    }
+    kill_and_wait(&mut child);
+}

@@ -11,6 +11,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{Asset, MetaError};
 
@@ -34,6 +36,8 @@ pub trait BatchWriter: Send + 'static {
 #[derive(Debug, Clone)]
 pub struct InsertQueue {
     inserts: mpsc::Sender<PendingInsert>,
+    stop: CancellationToken,
+    writers: TaskTracker,
 }
 
 impl InsertQueue {
@@ -45,10 +49,24 @@ impl InsertQueue {
     pub fn spawn<W: BatchWriter>(writers: impl IntoIterator<Item = W>) -> Self {
         let (inserts, queue) = mpsc::channel(4 * MAX_BATCH);
         let queue = Arc::new(Mutex::new(queue));
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
         for writer in writers {
-            tokio::spawn(run(writer, queue.clone()));
+            tasks.spawn(run(writer, queue.clone(), stop.clone()));
         }
-        Self { inserts }
+        tasks.close();
+        Self {
+            inserts,
+            stop,
+            writers: tasks,
+        }
+    }
+
+    /// Stops taking inserts, commits every one already queued (each caller gets its answer),
+    /// and returns once the writers have stopped.
+    pub async fn close(&self) {
+        self.stop.cancel();
+        self.writers.wait().await;
     }
 
     /// Inserts `asset` in the next batch; returns once that batch has committed.
@@ -63,12 +81,17 @@ impl InsertQueue {
     }
 }
 
-async fn run(mut writer: impl BatchWriter, queue: Arc<Mutex<mpsc::Receiver<PendingInsert>>>) {
+async fn run(
+    mut writer: impl BatchWriter,
+    queue: Arc<Mutex<mpsc::Receiver<PendingInsert>>>,
+    stop: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut assets = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
-    // The lock is held only while taking a batch, never while committing it.
-    while queue.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // The lock is held only while taking a batch, never while committing it. Once stopped,
+    // the queue is closed to new inserts and what it holds is still committed.
+    while take_batch(&queue, &mut batch, &stop).await > 0 {
         for (asset, reply) in batch.drain(..) {
             assets.push(asset);
             replies.push(reply);
@@ -78,6 +101,22 @@ async fn run(mut writer: impl BatchWriter, queue: Arc<Mutex<mpsc::Receiver<Pendi
         for (reply, outcome) in replies.drain(..).zip(outcomes) {
             // The caller may have gone (client disconnect); its row is committed regardless.
             let _ = reply.send(outcome);
+        }
+    }
+}
+
+async fn take_batch(
+    queue: &Mutex<mpsc::Receiver<PendingInsert>>,
+    batch: &mut Vec<PendingInsert>,
+    stop: &CancellationToken,
+) -> usize {
+    let mut queue = queue.lock().await;
+    tokio::select! {
+        biased;
+        taken = queue.recv_many(batch, MAX_BATCH) => taken,
+        () = stop.cancelled() => {
+            queue.close();
+            queue.recv_many(batch, MAX_BATCH).await
         }
     }
 }

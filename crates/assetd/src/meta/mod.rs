@@ -329,6 +329,9 @@ fn sqlite_unavailable(code: u32) -> bool {
 pub trait MetaStore: Send + Sync + 'static {
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), MetaError>;
+    /// Stops the backend's own tasks (its queued inserts are committed first) and closes its
+    /// connections; called once, after the last request.
+    async fn close(&self);
     /// Creates a site.
     async fn create_site(&self, site: &Site) -> Result<(), MetaError>;
     /// How many sites exist (0 means a fresh install).

@@ -224,6 +224,11 @@ fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl MetaStore for PostgresMeta {
+    async fn close(&self) {
+        self.inserts.close().await;
+        self.pool.close().await;
+    }
+
     async fn ping(&self) -> Result<(), MetaError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

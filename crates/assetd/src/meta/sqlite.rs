@@ -12,6 +12,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, SqliteConnection};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::group_commit::{BatchWriter, InsertQueue, RowInsert, insert_batch};
 use super::statements::{insert_statement, plan_variants_statement};
@@ -32,6 +34,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteMeta {
     pool: SqlitePool,
     inserts: InsertQueue,
+    /// Stops the WAL checkpoint task.
+    checkpoints: CancellationToken,
+    checkpointer: TaskTracker,
 }
 
 impl SqliteMeta {
@@ -67,8 +72,20 @@ impl SqliteMeta {
             conn: writer,
             gate: gate.clone(),
         }]);
-        tokio::spawn(checkpoint_periodically(pool.clone(), gate));
-        Ok(Self { pool, inserts })
+        let checkpoints = CancellationToken::new();
+        let checkpointer = TaskTracker::new();
+        checkpointer.spawn(checkpoint_periodically(
+            pool.clone(),
+            gate,
+            checkpoints.clone(),
+        ));
+        checkpointer.close();
+        Ok(Self {
+            pool,
+            inserts,
+            checkpoints,
+            checkpointer,
+        })
     }
 
     /// The underlying pool, for tests that inspect the schema.
@@ -107,11 +124,14 @@ const WAL_SIZE_LIMIT: &str = "67108864";
 /// under a steady stream of commits (a new frame is always appended before the copy ends): the
 /// WAL grew to 2.36 GB in one 20 s create benchmark, and every commit paid for the file's new
 /// blocks (the kernel zeroing them was 13 % of assetd's CPU in create benchmarks).
-async fn checkpoint_periodically(pool: SqlitePool, gate: WriteGate) {
+async fn checkpoint_periodically(pool: SqlitePool, gate: WriteGate, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
         if pool.is_closed() {
             return;
         }
@@ -259,6 +279,13 @@ fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl MetaStore for SqliteMeta {
+    async fn close(&self) {
+        self.inserts.close().await;
+        self.checkpoints.cancel();
+        self.checkpointer.wait().await;
+        self.pool.close().await;
+    }
+
     async fn ping(&self) -> Result<(), MetaError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -10,9 +10,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::plan::{self, VariantFormat, VariantSize};
 use super::render::{self, RenderError, RenderedVariant};
+use crate::background::Background;
 use crate::error::Error;
 use crate::meta::{Asset, AssetState, Variant, VariantJob, VariantOutcome, VariantState};
 use crate::state::AppState;
@@ -34,11 +36,14 @@ pub struct VariantSettings {
     pub max_pixels: u64,
 }
 
-/// Starts the pool. Completed uploads notify `state.variant_jobs`, so their jobs start at once.
-pub fn spawn(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..state.settings.variants.workers)
-        .map(|_| tokio::spawn(run_worker(state.clone(), state.variant_jobs.clone())))
-        .collect()
+/// Starts the pool, which runs until `background` is stopped (a job under way is finished
+/// first; one not begun stays queued for the next start). Completed uploads notify
+/// `state.variant_jobs`, so their jobs start at once.
+pub fn spawn(state: &AppState, background: &Background) {
+    for _ in 0..state.settings.variants.workers {
+        let (state, wakeup) = (state.clone(), state.variant_jobs.clone());
+        background.spawn(|stop| run_worker(state, wakeup, stop));
+    }
 }
 
 /// Tells the pool that an asset of `content_type` was just uploaded. Only an image has a
@@ -50,8 +55,8 @@ pub fn uploaded(state: &AppState, content_type: &str) {
     }
 }
 
-async fn run_worker(state: AppState, wakeup: Arc<Notify>) {
-    loop {
+async fn run_worker(state: AppState, wakeup: Arc<Notify>, stop: CancellationToken) {
+    while !stop.is_cancelled() {
         match run_one(&state, Utc::now()).await {
             Ok(true) => continue,
             Ok(false) => {}
@@ -59,6 +64,7 @@ async fn run_worker(state: AppState, wakeup: Arc<Notify>) {
             Err(e) => tracing::warn!(error = %e, "variant job failed; will retry"),
         }
         tokio::select! {
+            () = stop.cancelled() => return,
             () = wakeup.notified() => {}
             () = tokio::time::sleep(POLL) => {}
         }

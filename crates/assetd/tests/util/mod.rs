@@ -68,7 +68,7 @@ impl TestServer {
         .await
         .unwrap();
         let state = app::state(data.meta.clone(), storage, limiter, settings);
-        assetd::variants::worker::spawn(&state);
+        assetd::variants::worker::spawn(&state, &assetd::background::Background::new());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(assetd::server::run(listener, state.clone(), async {
             let _ = stopped.await;
