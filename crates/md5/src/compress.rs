@@ -7,7 +7,7 @@
 //! - the steps read `K` through a reference passed through [`core::hint::black_box`], so its
 //!   entries are loads, not constants, when the steps are compiled: LLVM moves a constant to
 //!   the end of a sum (`(x + C) + y` becomes `(x + y) + C`), which would put the add of `K`
-//!   after `f`, on the chain. (Until session 11 the 64 sums `M[g(i)] + K[i]` went into an
+//!   after `f`, on the chain. (Until 2026-12-04 the 64 sums `M[g(i)] + K[i]` went into an
 //!   array before the steps for the same reason; storing and reloading those 256 bytes per
 //!   block cost more than the out-of-order window hid: 627 MiB/s against 752 for the loads of
 //!   `K`, `cargo bench -p assetd-md5`, same minutes, AMD EPYC Zen 4.) `black_box` only hides

@@ -24,7 +24,7 @@
 //!   keeps them until it ends. So one fast upload has a 1 MiB queue, which smooths the
 //!   hand-offs between the receiving task and the two stages on a busy machine, while memory
 //!   for many concurrent uploads stays bounded: 256 KiB each plus the shared budget's 16 MiB.
-//!   (Session 8, AMD EPYC, `bench/run --only upload`, five interleaved rounds: 1 GiB at
+//!   (2026-12-03, AMD EPYC, `bench/run --only upload`, five interleaved rounds: 1 GiB at
 //!   248–312 MB/s, mean 280, with 4 batches per upload; 281–334, mean 311 (+11 %), with up to
 //!   16. 64 × 1 MiB unchanged within noise, 165–216 MB/s both, RSS growth 25–36 MiB both.)
 //! - **Write-back starts early.** Every [`WRITEBACK_STEP`] written bytes, the kernel is asked to
