@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::ids::ObjectId;
@@ -126,9 +127,21 @@ pub struct RedisLimiter {
     window: Duration,
     connection: redis::aio::ConnectionManager,
     script: redis::Script,
-    /// Until when Redis is not asked, after it failed: one request a [`REDIS_RETRY`] pays the
-    /// wait for it, not every request of an outage.
-    skip_until: std::sync::Mutex<Option<Instant>>,
+    /// After Redis failed: until when (milliseconds since `epoch`; 0 while it answers) it is
+    /// not asked. Then one request at a time asks it again ([`Self::probing`]), so an outage
+    /// costs one request a [`REDIS_RETRY`] the wait for it, not every request.
+    down_until_ms: AtomicU64,
+    probing: AtomicBool,
+    epoch: Instant,
+}
+
+/// Why Redis gave no count.
+#[derive(Debug)]
+enum RedisCheckError {
+    /// It failed moments ago, or another request is asking it whether it is back.
+    Skipped,
+    /// It failed now.
+    Failed(redis::RedisError),
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -161,37 +174,43 @@ impl RedisLimiter {
             window,
             connection,
             script: redis::Script::new(REDIS_WINDOW),
-            skip_until: std::sync::Mutex::new(None),
+            down_until_ms: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+            epoch: Instant::now(),
         })
     }
 
-    fn skipping(&self, now: Instant) -> bool {
-        let skip = self
-            .skip_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        skip.is_some_and(|until| now < until)
+    fn now_ms(&self) -> u64 {
+        // +1: 0 means "Redis answers".
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1
     }
 
-    fn failed(&self, now: Instant) {
-        *self
-            .skip_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now + REDIS_RETRY);
+    fn failed(&self) {
+        let retry = u64::try_from(REDIS_RETRY.as_millis()).unwrap_or(u64::MAX);
+        self.down_until_ms
+            .store(self.now_ms().saturating_add(retry), Ordering::Release);
     }
 
-    async fn check(&self, key: RateKey) -> Result<RateDecision, redis::RedisError> {
-        let now = Instant::now();
-        if self.skipping(now) {
-            return Err(redis::RedisError::from(std::io::Error::other(
-                "Redis failed moments ago; not asked",
-            )));
+    async fn check(&self, key: RateKey) -> Result<RateDecision, RedisCheckError> {
+        let down_until = self.down_until_ms.load(Ordering::Acquire);
+        if down_until == 0 {
+            let decision = self.ask(key).await;
+            if decision.is_err() {
+                self.failed();
+            }
+            return decision.map_err(RedisCheckError::Failed);
         }
+        if self.now_ms() < down_until || self.probing.swap(true, Ordering::AcqRel) {
+            return Err(RedisCheckError::Skipped);
+        }
+        // This request asks whether Redis is back; the others keep going without it.
         let decision = self.ask(key).await;
-        if decision.is_err() {
-            self.failed(now);
+        match &decision {
+            Ok(_) => self.down_until_ms.store(0, Ordering::Release),
+            Err(_) => self.failed(),
         }
-        decision
+        self.probing.store(false, Ordering::Release);
+        decision.map_err(RedisCheckError::Failed)
     }
 
     async fn ask(&self, key: RateKey) -> Result<RateDecision, redis::RedisError> {
@@ -269,7 +288,9 @@ impl RateLimiter {
             Self::Redis(redis) => match redis.check(key).await {
                 Ok(decision) => decision,
                 Err(e) => {
-                    tracing::warn!(error = %e, "rate limiter unavailable; allowing the request");
+                    if let RedisCheckError::Failed(e) = e {
+                        tracing::warn!(error = %e, "rate limiter unavailable; allowing requests");
+                    }
                     RateDecision {
                         allowed: true,
                         limit: redis.limit,
