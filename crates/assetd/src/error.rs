@@ -227,21 +227,13 @@ impl From<StoreError> for Error {
 
 impl From<MetaError> for S3Error {
     fn from(err: MetaError) -> Self {
-        if err.is_unavailable() {
-            Self::Unavailable(err.to_string())
-        } else {
-            Self::Internal(err.to_string())
-        }
+        Error::from(err).into()
     }
 }
 
 impl From<StoreError> for S3Error {
     fn from(err: StoreError) -> Self {
-        if err.is_unavailable() {
-            Self::Unavailable(err.to_string())
-        } else {
-            Self::Internal(err.to_string())
-        }
+        Error::from(err).into()
     }
 }
 

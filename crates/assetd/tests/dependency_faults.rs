@@ -834,6 +834,20 @@ async fn drive(
 }
 
 impl Outcome {
+    /// `/readyz` named `dependency` as `during` while it was down, and was ready after.
+    fn expect_readyz(&self, dependency: &str, during: &str) {
+        assert_eq!(
+            self.readyz_during[dependency], during,
+            "{}",
+            self.readyz_during
+        );
+        assert_eq!(
+            self.readyz_after["status"], "ready",
+            "{}",
+            self.readyz_after
+        );
+    }
+
     /// Checks every answer and every acknowledged write; prints the figures.
     /// With S3 storage, uploads go to the S3 service itself (`bypass`): its answers are not
     /// assetd's, so they are not held to assetd's rules.
@@ -949,16 +963,7 @@ async fn issue_27_postgresql_stops_and_comes_back() {
     let assetd = Assetd::start(dir.path(), &["--database-url", &pg.url()], &[]);
     let (stop, start) = (Arc::clone(&pg), Arc::clone(&pg));
     let outcome = drive(&assetd, false, move || stop.stop(), move || start.start()).await;
-    assert_eq!(
-        outcome.readyz_during["database"], "unreachable",
-        "{}",
-        outcome.readyz_during
-    );
-    assert_eq!(
-        outcome.readyz_after["status"], "ready",
-        "{}",
-        outcome.readyz_after
-    );
+    outcome.expect_readyz("database", "unreachable");
     assert!(
         outcome.during.iter().any(|a| a.status == 503),
         "the fault was never seen: {:?}",
@@ -1042,16 +1047,7 @@ async fn issue_27_s3_stops_and_comes_back() {
         move || start.lock().unwrap().start(),
     )
     .await;
-    assert_eq!(
-        outcome.readyz_during["blobStore"], "unreachable",
-        "{}",
-        outcome.readyz_during
-    );
-    assert_eq!(
-        outcome.readyz_after["status"], "ready",
-        "{}",
-        outcome.readyz_after
-    );
+    outcome.expect_readyz("blobStore", "unreachable");
     outcome.check("S3", &assetd, true).await;
 }
 
@@ -1098,16 +1094,7 @@ async fn issue_27_the_disk_fills_up_and_is_freed() {
         let _ = std::fs::remove_file(&filler);
     };
     let outcome = drive(&assetd, false, fill, free).await;
-    assert_eq!(
-        outcome.readyz_during["blobStore"], "full",
-        "{}",
-        outcome.readyz_during
-    );
-    assert_eq!(
-        outcome.readyz_after["status"], "ready",
-        "{}",
-        outcome.readyz_after
-    );
+    outcome.expect_readyz("blobStore", "full");
     assert!(
         outcome
             .during

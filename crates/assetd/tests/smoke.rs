@@ -171,36 +171,8 @@ fn a_queued_variant_job_survives_a_crash_and_runs_after_the_restart() {
         .to_owned();
     let token = printed[1].rsplit(' ').next().unwrap().to_owned();
 
-    let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(1200, 600, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, 0])
-    }));
-    let mut png = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut png, image::ImageFormat::Png).unwrap();
-    let png = png.into_inner();
     let client = reqwest::blocking::Client::new();
-    let created: serde_json::Value = client
-        .post(format!("http://{addr}/v2/sites/{site}/assets"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"fileName": "wide.png", "fileHash": hex::encode(<md5::Md5 as md5::Digest>::digest(&png))}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let mut form = reqwest::blocking::multipart::Form::new();
-    for (name, value) in created["uploadDetails"].as_object().unwrap() {
-        form = form.text(name.clone(), value.as_str().unwrap().to_owned());
-    }
-    let part = reqwest::blocking::multipart::Part::bytes(png)
-        .file_name("wide.png")
-        .mime_str("image/png")
-        .unwrap();
-    let posted = client
-        .post(created["uploadUrl"].as_str().unwrap())
-        .multipart(form.part("file", part))
-        .send()
-        .unwrap();
-    assert_eq!(posted.status(), 201);
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = upload_png(&client, &addr, &site, &token, "wide.png", png(1200, 600, 0));
     child.kill().unwrap(); // SIGKILL: a crash, not a shutdown
     child.wait().unwrap();
 
@@ -229,16 +201,49 @@ fn a_queued_variant_job_survives_a_crash_and_runs_after_the_restart() {
     kill_and_wait(&mut child);
 }
 
-/// A PNG of `width`×`height` and its MD5.
-fn png(width: u32, height: u32, seed: u8) -> (Vec<u8>, String) {
+/// A PNG of `width`×`height`, its pixels a gradient that `seed` varies.
+fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
     let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, seed])
     }));
     let mut png = std::io::Cursor::new(Vec::new());
     image.write_to(&mut png, image::ImageFormat::Png).unwrap();
-    let png = png.into_inner();
+    png.into_inner()
+}
+
+/// Creates the asset `name` and uploads the PNG `png` for it (201); returns the asset's id.
+fn upload_png(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    site: &str,
+    token: &str,
+    name: &str,
+    png: Vec<u8>,
+) -> String {
     let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&png));
-    (png, md5)
+    let created: serde_json::Value = client
+        .post(format!("http://{addr}/v2/sites/{site}/assets"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"fileName": name, "fileHash": md5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut form = reqwest::blocking::multipart::Form::new();
+    for (field, value) in created["uploadDetails"].as_object().unwrap() {
+        form = form.text(field.clone(), value.as_str().unwrap().to_owned());
+    }
+    let part = reqwest::blocking::multipart::Part::bytes(png)
+        .file_name(name.to_owned())
+        .mime_str("image/png")
+        .unwrap();
+    let posted = client
+        .post(created["uploadUrl"].as_str().unwrap())
+        .multipart(form.part("file", part))
+        .send()
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    created["id"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -260,30 +265,15 @@ fn sigterm_with_work_in_every_queue_exits_cleanly_and_leaves_nothing_half_done()
     // signal: some in the insert queue when it comes.
     let mut uploaded = Vec::new();
     for seed in 0..6 {
-        let (bytes, md5) = png(1200, 600, seed);
-        let created: serde_json::Value = client
-            .post(format!("http://{addr}/v2/sites/{site}/assets"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"fileName": format!("p{seed}.png"), "fileHash": md5}))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let mut form = reqwest::blocking::multipart::Form::new();
-        for (name, value) in created["uploadDetails"].as_object().unwrap() {
-            form = form.text(name.clone(), value.as_str().unwrap().to_owned());
-        }
-        let part = reqwest::blocking::multipart::Part::bytes(bytes)
-            .file_name("p.png")
-            .mime_str("image/png")
-            .unwrap();
-        let posted = client
-            .post(created["uploadUrl"].as_str().unwrap())
-            .multipart(form.part("file", part))
-            .send()
-            .unwrap();
-        assert_eq!(posted.status(), 201);
-        uploaded.push(created["id"].as_str().unwrap().to_owned());
+        let name = format!("p{seed}.png");
+        uploaded.push(upload_png(
+            &client,
+            &addr,
+            &site,
+            &token,
+            &name,
+            png(1200, 600, seed),
+        ));
     }
     let racing: Vec<_> = (0..8)
         .map(|n| {
