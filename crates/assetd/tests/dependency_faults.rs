@@ -557,129 +557,62 @@ impl Traffic {
         self.record.lock().unwrap().answers.push((sent, answer));
     }
 
-    /// GETs one asset through the API; returns whether it is there.
-    async fn read_asset(&self, id: &str) -> bool {
+    /// Sends `request`, notes its answer as `what` (status 0 if none came), and returns the
+    /// status and the JSON body.
+    async fn send(
+        &self,
+        what: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> (u16, Option<Value>) {
         let started = Instant::now();
-        match self
-            .client
-            .get(format!("{}/v2/assets/{id}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-        {
+        match request.send().await {
             Ok(r) => {
-                let (answer, _) = answer_of("asset", started, r).await;
-                let ok = answer.status == 200;
+                let (answer, json) = answer_of(what, started, r).await;
+                let status = answer.status;
                 self.note(answer);
-                ok
+                (status, json)
             }
             Err(_) => {
-                self.note(no_answer("asset", started));
-                false
+                self.note(no_answer(what, started));
+                (0, None)
             }
         }
     }
 
+    /// GETs one asset through the API; returns whether it is there.
+    async fn read_asset(&self, id: &str) -> bool {
+        let request = self
+            .client
+            .get(format!("{}/v2/assets/{id}", self.base))
+            .bearer_auth(&self.token);
+        self.send("asset", request).await.0 == 200
+    }
+
     /// One round: create, upload, list, GET a hostedUrl. Returns whether every step succeeded.
     async fn round(&self, n: u64) -> bool {
-        let mut all_ok = true;
         let bytes = format!(
             "fault test bytes {n} {}",
             "x".repeat((n % 7) as usize * 100)
         )
         .into_bytes();
         let name = format!("f{n}.pdf");
-        // Create.
-        let started = Instant::now();
-        let created = self
+        let create = self
             .client
             .post(format!("{}/v2/sites/{}/assets", self.base, self.site))
             .bearer_auth(&self.token)
-            .json(&serde_json::json!({"fileName": name, "fileHash": md5_hex(&bytes)}))
-            .send()
-            .await;
-        let created = match created {
-            Ok(r) => {
-                let (answer, json) = answer_of("create", started, r).await;
-                let ok = answer.status == 200;
-                self.note(answer);
-                if ok { json } else { None }
-            }
-            Err(_) => {
-                self.note(no_answer("create", started));
-                None
-            }
+            .json(&serde_json::json!({"fileName": name, "fileHash": md5_hex(&bytes)}));
+        let mut all_ok = match self.send("create", create).await {
+            (200, Some(created)) => self.upload(&created, &bytes).await,
+            _ => false,
         };
-        if let Some(created) = &created {
-            let id = created["id"].as_str().unwrap().to_owned();
-            self.record
-                .lock()
-                .unwrap()
-                .acknowledged
-                .insert(id.clone(), (bytes.clone(), false, created.clone()));
-            // Upload.
-            let form = upload_form(created, &bytes);
-            let started = Instant::now();
-            let mut post = self
-                .client
-                .post(created["uploadUrl"].as_str().unwrap())
-                .multipart(form);
-            if self.uploads_bypass {
-                // The S3 service itself may hang while it restarts: not assetd's answer.
-                post = post.timeout(Duration::from_secs(3));
-            }
-            match post.send().await {
-                Ok(r) => {
-                    let (answer, _) = answer_of("upload", started, r).await;
-                    let ok = answer.status < 300;
-                    self.note(answer);
-                    if ok {
-                        if let Some(entry) = self.record.lock().unwrap().acknowledged.get_mut(&id) {
-                            entry.1 = true;
-                        }
-                        // With S3 storage assetd learns of the upload when it next reads the
-                        // asset (a HEAD of the object); until then its hostedUrl is a 404.
-                        let served = !self.uploads_bypass || self.read_asset(&id).await;
-                        if served {
-                            self.record.lock().unwrap().hosted.push((
-                                created["hostedUrl"].as_str().unwrap().to_owned(),
-                                bytes.clone(),
-                            ));
-                        }
-                    } else {
-                        all_ok = false;
-                    }
-                }
-                Err(_) => {
-                    self.note(no_answer("upload", started));
-                    all_ok = false;
-                }
-            }
-        } else {
-            all_ok = false;
-        }
-        // List.
-        let started = Instant::now();
-        match self
+        let list = self
             .client
             .get(format!(
                 "{}/v2/sites/{}/assets?limit=5",
                 self.base, self.site
             ))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-        {
-            Ok(r) => {
-                let (answer, _) = answer_of("list", started, r).await;
-                all_ok &= answer.status == 200;
-                self.note(answer);
-            }
-            Err(_) => {
-                self.note(no_answer("list", started));
-                all_ok = false;
-            }
-        }
+            .bearer_auth(&self.token);
+        all_ok &= self.send("list", list).await.0 == 200;
         // GET a hostedUrl stored earlier.
         let hosted = {
             let record = self.record.lock().unwrap();
@@ -687,20 +620,44 @@ impl Traffic {
             (len > 0).then(|| record.hosted[(n as usize) % len].clone())
         };
         if let Some((url, _)) = hosted {
-            let started = Instant::now();
-            match self.client.get(&url).send().await {
-                Ok(r) => {
-                    let (answer, _) = answer_of("get", started, r).await;
-                    all_ok &= answer.status == 200;
-                    self.note(answer);
-                }
-                Err(_) => {
-                    self.note(no_answer("get", started));
-                    all_ok = false;
-                }
-            }
+            all_ok &= self.send("get", self.client.get(&url)).await.0 == 200;
         }
         all_ok
+    }
+
+    /// Records the acknowledged create `created` and uploads `bytes` for it; returns whether
+    /// the upload was acknowledged.
+    async fn upload(&self, created: &Value, bytes: &[u8]) -> bool {
+        let id = created["id"].as_str().unwrap().to_owned();
+        self.record
+            .lock()
+            .unwrap()
+            .acknowledged
+            .insert(id.clone(), (bytes.to_vec(), false, created.clone()));
+        let mut post = self
+            .client
+            .post(created["uploadUrl"].as_str().unwrap())
+            .multipart(upload_form(created, bytes));
+        if self.uploads_bypass {
+            // The S3 service itself may hang while it restarts: not assetd's answer.
+            post = post.timeout(Duration::from_secs(3));
+        }
+        let status = self.send("upload", post).await.0;
+        if !(200..300).contains(&status) {
+            return false;
+        }
+        if let Some(entry) = self.record.lock().unwrap().acknowledged.get_mut(&id) {
+            entry.1 = true;
+        }
+        // With S3 storage assetd learns of the upload when it next reads the asset (a HEAD of
+        // the object); until then its hostedUrl is a 404.
+        if !self.uploads_bypass || self.read_asset(&id).await {
+            self.record.lock().unwrap().hosted.push((
+                created["hostedUrl"].as_str().unwrap().to_owned(),
+                bytes.to_vec(),
+            ));
+        }
+        true
     }
 }
 

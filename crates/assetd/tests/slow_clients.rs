@@ -13,6 +13,18 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use util::TestServer;
 
+/// The head of an HTTP/1 Upload Asset request with `token` and a `length`-byte JSON body
+/// (`extra` are more header lines, each ending in CRLF).
+fn create_head(server: &TestServer, token: &str, length: usize, extra: &str) -> String {
+    format!(
+        "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n{extra}\r\n",
+        server.site_id
+    )
+}
+
+/// The header line that asks for `100 Continue`.
+const CONTINUE: &str = "Expect: 100-continue\r\n";
+
 #[tokio::test]
 async fn slowloris_connections_time_out_and_do_not_block_others() {
     let server = TestServer::start_with(|s| s.header_read_timeout = Duration::from_secs(1)).await;
@@ -179,10 +191,7 @@ async fn issue_27_a_full_table_of_busy_connections_refuses_a_new_one() {
     let mut busy = Vec::new();
     for _ in 0..2 {
         let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-        let head = format!(
-            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"fileName\"",
-            server.site_id, server.token
-        );
+        let head = create_head(&server, &server.token, 100, "") + "{\"fileName\"";
         stream.write_all(head.as_bytes()).await.unwrap();
         busy.push(stream);
     }
@@ -203,10 +212,7 @@ async fn issue_27_a_full_table_of_busy_connections_refuses_a_new_one() {
 async fn issue_27_a_stalled_json_body_is_answered_408() {
     let server = TestServer::start_with(|s| s.body_idle_timeout = Duration::from_secs(1)).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let head = format!(
-        "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"fileName\": ",
-        server.site_id, server.token
-    );
+    let head = create_head(&server, &server.token, 100, "") + "{\"fileName\": ";
     stream.write_all(head.as_bytes()).await.unwrap();
     let started = Instant::now();
     let mut answer = Vec::new();
@@ -344,11 +350,7 @@ async fn issue_27_an_answer_sent_before_the_body_was_read_says_connection_close(
     // A bad token: answered 401 before the (unsent) 10 KB body is read.
     let early = answer_head(
         &server,
-        format!(
-            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{{",
-            server.site_id
-        )
-        .as_bytes(),
+        (create_head(&server, "nope", 10_000, "") + "{").as_bytes(),
     )
     .await;
     assert!(early.starts_with("http/1.1 401"), "{early}");
@@ -357,13 +359,7 @@ async fn issue_27_an_answer_sent_before_the_body_was_read_says_connection_close(
     let body = "{}";
     let read = answer_head(
         &server,
-        format!(
-            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            server.site_id,
-            server.token,
-            body.len()
-        )
-        .as_bytes(),
+        (create_head(&server, &server.token, body.len(), "") + body).as_bytes(),
     )
     .await;
     assert!(read.starts_with("http/1.1 400"), "{read}");
@@ -377,22 +373,14 @@ async fn issue_27_an_oversized_body_is_refused_before_100_continue() {
     // A JSON body over the 16 KiB limit: 413 at once, no invitation to send it.
     let json = answer_head(
         &server,
-        format!(
-            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 20000\r\nExpect: 100-continue\r\n\r\n",
-            server.site_id, server.token
-        )
-        .as_bytes(),
+        create_head(&server, &server.token, 20_000, CONTINUE).as_bytes(),
     )
     .await;
     assert!(json.starts_with("http/1.1 413"), "{json}");
     // A bad token: 401 before anything else.
     let unauthorized = answer_head(
         &server,
-        format!(
-            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Type: application/json\r\nContent-Length: 20\r\nExpect: 100-continue\r\n\r\n",
-            server.site_id
-        )
-        .as_bytes(),
+        create_head(&server, "nope", 20, CONTINUE).as_bytes(),
     )
     .await;
     assert!(unauthorized.starts_with("http/1.1 401"), "{unauthorized}");
@@ -408,11 +396,7 @@ async fn issue_27_an_oversized_body_is_refused_before_100_continue() {
     // Within the limits, the client is invited to send its body.
     let invited = answer_head(
         &server,
-        format!(
-            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
-            server.site_id, server.token
-        )
-        .as_bytes(),
+        create_head(&server, &server.token, 2, CONTINUE).as_bytes(),
     )
     .await;
     assert!(invited.starts_with("http/1.1 100"), "{invited}");
@@ -500,12 +484,7 @@ async fn issue_27_a_body_dripped_a_byte_at_a_time_is_cut_off() {
     let json = br#"{"fileName": "drip.png", "fileHash": "0123456789abcdef0123456789abcdef"}"#;
     let (answer, took) = drip(
         &server,
-        format!(
-            "POST /v2/sites/{}/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            server.site_id,
-            server.token,
-            json.len()
-        ),
+        create_head(&server, &server.token, json.len(), ""),
         json,
     )
     .await;

@@ -179,13 +179,7 @@ fn a_queued_variant_job_survives_a_crash_and_runs_after_the_restart() {
     let (mut child, addr, _) = serve(dir.path(), &["--variant-workers", "1"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let asset: serde_json::Value = client
-            .get(format!("http://{addr}/v2/assets/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let asset = get_asset(&client, &addr, &token, &id);
         let widths: Vec<u64> = asset["variants"]
             .as_array()
             .unwrap()
@@ -209,6 +203,22 @@ fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
     let mut png = std::io::Cursor::new(Vec::new());
     image.write_to(&mut png, image::ImageFormat::Png).unwrap();
     png.into_inner()
+}
+
+/// The asset `id` as the API answers it.
+fn get_asset(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    token: &str,
+    id: &str,
+) -> serde_json::Value {
+    client
+        .get(format!("http://{addr}/v2/assets/{id}"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 /// Creates the asset `name` and uploads the PNG `png` for it (201); returns the asset's id.
@@ -324,13 +334,7 @@ fn sigterm_with_work_in_every_queue_exits_cleanly_and_leaves_nothing_half_done()
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     for id in &uploaded {
         loop {
-            let asset: serde_json::Value = client
-                .get(format!("http://{addr}/v2/assets/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .unwrap()
-                .json()
-                .unwrap();
+            let asset = get_asset(&client, &addr, &token, id);
             let made = asset["variants"]
                 .as_array()
                 .unwrap()
