@@ -1,10 +1,13 @@
 //! Metadata: sites, tokens, asset folders and assets, behind the [`MetaStore`] trait.
 //!
-//! The embedded backend is SQLite ([`sqlite`]); PostgreSQL joins it later behind the same trait.
+//! One SQL implementation ([`sql::SqlMeta`]) serves both databases over a small [`dialect`]:
+//! SQLite, embedded ([`sqlite`]), and PostgreSQL, for several nodes ([`postgres`]).
 
+pub mod dialect;
 mod group_commit;
 pub mod postgres;
 mod rows;
+pub mod sql;
 pub mod sqlite;
 mod statements;
 

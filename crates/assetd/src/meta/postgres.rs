@@ -5,35 +5,30 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Connection;
-use sqlx::Row;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, Postgres};
 
+use super::dialect::Dialect;
 use super::group_commit::{BatchWriter, InsertQueue, RowInsert, all_failed, insert_batch};
-use super::statements::plan_variants_statement;
-use super::{
-    Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
-    TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
-};
+use super::sql::{SqlMeta, insert_outcome};
+use super::statements::insert_statement;
+use super::{Asset, MetaError, VariantJob, rows};
 use crate::ids::ObjectId;
-use crate::scopes::Scopes;
 use crate::timestamp::to_millis;
-use crate::tokens::TokenHash;
 use crate::variants::plan::VariantFormat;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Metadata in a PostgreSQL database.
-#[derive(Debug, Clone)]
-pub struct PostgresMeta {
-    pool: PgPool,
-    inserts: InsertQueue,
-}
+pub type PostgresMeta = SqlMeta<Pg>;
 
-impl PostgresMeta {
+/// PostgreSQL's side of the SQL layer.
+#[derive(Debug, Clone)]
+pub struct Pg;
+
+impl SqlMeta<Pg> {
     /// Connects to `url` and runs pending migrations (concurrent starters are serialised by
     /// sqlx's migration lock).
     pub async fn connect(url: &str) -> Result<Self, MetaError> {
@@ -54,19 +49,13 @@ impl PostgresMeta {
             .await
             .map_err(|e| MetaError::Backend(e.into()))?;
         let inserts = InsertQueue::spawn((0..PG_WRITERS).map(|_| PgWriter::new(pool.clone())));
-        Ok(Self { pool, inserts })
-    }
-
-    /// The underlying pool, for tests that inspect the schema.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+        Ok(Self {
+            pool,
+            inserts,
+            dialect: Pg,
+        })
     }
 }
-
-/// The folder `$1` of site `$2` and all its descendants, as the CTE `tree(id)`.
-const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
-     SELECT id FROM asset_folders WHERE id = $1 AND site_id = $2 \
-     UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
 
 /// Batches committing at once (each takes a pooled connection while it commits).
 ///
@@ -184,198 +173,33 @@ async fn insert_many(conn: &mut PgConnection, batch: &[Asset]) -> Result<(), sql
 }
 
 async fn insert_one(conn: &mut PgConnection, asset: &Asset) -> Result<(), MetaError> {
-    let result = sqlx::query(
-        "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, alt_text, \
-         content_type, file_hash, storage_key, size, state, upload_expires_at, created_on, last_updated) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(asset.id.to_string())
-    .bind(asset.site_id.to_string())
-    .bind(asset.folder_id.map(|f| f.to_string()))
-    .bind(&asset.original_file_name)
-    .bind(&asset.display_name)
-    .bind(&asset.alt_text)
-    .bind(&asset.content_type)
-    .bind(&asset.file_hash)
-    .bind(&asset.storage_key)
-    .bind(asset.size)
-    .bind(asset.state.as_str())
-    .bind(to_millis(asset.upload_expires_at))
-    .bind(to_millis(asset.created_on))
-    .bind(to_millis(asset.last_updated))
-    .execute(conn)
-    .await;
-    match result {
-        Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(asset.site_id)),
-        Err(e) if is_unique_violation(&e) => {
-            Err(MetaError::Conflict("asset id or key already exists".into()))
-        }
-        other => other.map(|_| ()).map_err(Into::into),
-    }
-}
-
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
-}
-
-#[async_trait]
-impl MetaStore for PostgresMeta {
-    async fn close(&self) {
-        self.inserts.close().await;
-        self.pool.close().await;
-    }
-
-    async fn ping(&self) -> Result<(), MetaError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn create_site(&self, site: &Site) -> Result<(), MetaError> {
-        sqlx::query("INSERT INTO sites (id, name, created_on) VALUES ($1, $2, $3)")
-            .bind(site.id.to_string())
-            .bind(&site.name)
-            .bind(to_millis(site.created_on))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn count_sites(&self) -> Result<i64, MetaError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sites")
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    async fn create_token(
-        &self,
-        token_id: ObjectId,
-        hash: &TokenHash,
-        scopes: Scopes,
-        sites: &[ObjectId],
-        now: DateTime<Utc>,
-    ) -> Result<(), MetaError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO tokens (id, token_hash, scopes, created_on) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_id.to_string())
-        .bind(&hash.0[..])
-        .bind(scopes.to_string())
-        .bind(to_millis(now))
-        .execute(&mut *tx)
-        .await?;
-        for site in sites {
-            let inserted =
-                sqlx::query("INSERT INTO token_sites (token_id, site_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(token_id.to_string())
-                    .bind(site.to_string())
-                    .execute(&mut *tx)
-                    .await;
-            match inserted {
-                Err(e) if is_foreign_key_violation(&e) => {
-                    return Err(MetaError::UnknownSite(*site));
-                }
-                other => {
-                    other?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenGrant>, MetaError> {
-        let Some(row) =
-            sqlx::query("SELECT id, token_hash, scopes FROM tokens WHERE token_hash = $1")
-                .bind(&hash.0[..])
-                .fetch_optional(&self.pool)
-                .await?
-        else {
-            return Ok(None);
-        };
-        let stored: Vec<u8> = row.try_get("token_hash")?;
-        if !hash.matches(&stored) {
-            return Ok(None);
-        }
-        let token_id = rows::id(&row, "id")?;
-        let scopes: String = row.try_get("scopes")?;
-        let scopes = scopes
-            .parse()
-            .map_err(|e| MetaError::Backend(sqlx::Error::Decode(Box::new(e))))?;
-        let sites = sqlx::query("SELECT site_id FROM token_sites WHERE token_id = $1")
-            .bind(token_id.to_string())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| rows::id(row, "site_id"))
-            .collect::<Result<_, _>>()?;
-        Ok(Some(TokenGrant {
-            token_id,
-            scopes,
-            sites,
-        }))
-    }
-
-    async fn folder_in_site(&self, site: ObjectId, folder: ObjectId) -> Result<bool, MetaError> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1::BIGINT FROM asset_folders WHERE id = $1 AND site_id = $2",
-        )
-        .bind(folder.to_string())
-        .bind(site.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
-    }
-
-    async fn create_folder(
-        &self,
-        id: ObjectId,
-        site: ObjectId,
-        parent: Option<ObjectId>,
-        display_name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), MetaError> {
-        let result = sqlx::query(
-            "INSERT INTO asset_folders (id, site_id, parent_folder, display_name, created_on, last_updated) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id.to_string())
-        .bind(site.to_string())
-        .bind(parent.map(|p| p.to_string()))
-        .bind(display_name)
-        .bind(to_millis(now))
-        .bind(to_millis(now))
-        .execute(&self.pool)
+    let result = insert_statement::<Postgres>(std::slice::from_ref(asset))
+        .build()
+        .execute(conn)
         .await;
-        match result {
-            Err(e) if is_unique_violation(&e) => Err(MetaError::Conflict(format!(
-                "a folder named {display_name:?} already exists here"
-            ))),
-            Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(site)),
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+    insert_outcome(result, asset)
+}
+
+impl Dialect for Pg {
+    type Db = Postgres;
+    type IdList = Vec<String>;
+
+    const IN_ID_LIST: &'static str = " = ANY($1)";
+    const ROW_LOCKS: bool = true;
+    const BEGIN_WRITE: Option<&'static str> = None;
+
+    fn id_list(ids: &[ObjectId]) -> Result<Vec<String>, MetaError> {
+        Ok(ids.iter().map(ToString::to_string).collect())
     }
 
-    async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError> {
-        self.inserts.insert(asset).await
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 
-    async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError> {
-        sqlx::query("SELECT * FROM assets WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::asset)
-            .transpose()
-    }
+    async fn stop_tasks(&self) {}
 
     async fn mark_uploaded(
-        &self,
+        pool: &PgPool,
         id: ObjectId,
         size: i64,
         now: DateTime<Utc>,
@@ -397,13 +221,13 @@ impl MetaStore for PostgresMeta {
         .bind(to_millis(now))
         .bind(id.to_string())
         .bind(&VariantFormat::CONTENT_TYPES[..])
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
         Ok(updated == 1)
     }
 
     async fn claim_variant_job(
-        &self,
+        pool: &PgPool,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<VariantJob>, MetaError> {
@@ -417,362 +241,8 @@ impl MetaStore for PostgresMeta {
         )
         .bind(to_millis(lease_until))
         .bind(to_millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?;
         claimed.as_ref().map(rows::variant_job).transpose()
-    }
-
-    async fn plan_variants(
-        &self,
-        asset: ObjectId,
-        variants: &[Variant],
-    ) -> Result<bool, MetaError> {
-        let mut tx = self.pool.begin().await?;
-        // FOR SHARE: a concurrent delete of the asset waits for this transaction, so the rows
-        // inserted here are seen (and their keys queued) by that delete.
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM assets WHERE id = $1 FOR SHARE")
-                .bind(asset.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_none() {
-            return Ok(false);
-        }
-        if !variants.is_empty() {
-            plan_variants_statement::<sqlx::Postgres>(asset, variants)
-                .build()
-                .persistent(false)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn finish_variant(
-        &self,
-        key: &str,
-        outcome: VariantOutcome<'_>,
-    ) -> Result<bool, MetaError> {
-        let (state, size, hash, error) = variant_outcome_columns(outcome);
-        let result = sqlx::query(
-            "UPDATE asset_variants SET state = $1, size = $2, file_hash = $3, error = $4 \
-             WHERE storage_key = $5",
-        )
-        .bind(state.as_str())
-        .bind(size)
-        .bind(hash)
-        .bind(error)
-        .bind(key)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    async fn finish_variant_job(&self, asset: ObjectId) -> Result<(), MetaError> {
-        sqlx::query("DELETE FROM variant_jobs WHERE asset_id = $1")
-            .bind(asset.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn variants_of(&self, assets: &[ObjectId]) -> Result<Vec<Variant>, MetaError> {
-        if assets.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = assets.iter().map(ToString::to_string).collect();
-        sqlx::query(
-            "SELECT * FROM asset_variants WHERE asset_id = ANY($1) ORDER BY asset_id, width",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(rows::variant)
-        .collect()
-    }
-
-    async fn variant(&self, key: &str) -> Result<Option<Variant>, MetaError> {
-        sqlx::query("SELECT * FROM asset_variants WHERE storage_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::variant)
-            .transpose()
-    }
-
-    async fn list_assets(
-        &self,
-        site: ObjectId,
-        folder: Option<ObjectId>,
-        page: PageRequest,
-    ) -> Result<Page<Asset>, MetaError> {
-        let site = site.to_string();
-        let (rows, total) = match folder {
-            None => {
-                let rows = sqlx::query(
-                    "SELECT * FROM assets WHERE site_id = $1 AND state = 'uploaded' \
-                     ORDER BY created_on, id LIMIT $2 OFFSET $3",
-                )
-                .bind(&site)
-                .bind(page.limit)
-                .bind(page.offset)
-                .fetch_all(&self.pool)
-                .await?;
-                let total: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM assets WHERE site_id = $1 AND state = 'uploaded'",
-                )
-                .bind(&site)
-                .fetch_one(&self.pool)
-                .await?;
-                (rows, total)
-            }
-            Some(folder) => {
-                let folder = folder.to_string();
-                let rows = sqlx::query(&format!(
-                    "{FOLDER_TREE} SELECT * FROM assets WHERE site_id = $2 AND state = 'uploaded' \
-                     AND folder_id IN (SELECT id FROM tree) ORDER BY created_on, id LIMIT $3 OFFSET $4"
-                ))
-                .bind(&folder)
-                .bind(&site)
-                .bind(page.limit)
-                .bind(page.offset)
-                .fetch_all(&self.pool)
-                .await?;
-                let total: i64 = sqlx::query_scalar(&format!(
-                    "{FOLDER_TREE} SELECT COUNT(*) FROM assets WHERE site_id = $2 \
-                     AND state = 'uploaded' AND folder_id IN (SELECT id FROM tree)"
-                ))
-                .bind(&folder)
-                .bind(&site)
-                .fetch_one(&self.pool)
-                .await?;
-                (rows, total)
-            }
-        };
-        let items = rows.iter().map(rows::asset).collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
-    }
-
-    async fn update_asset(
-        &self,
-        id: ObjectId,
-        changes: &AssetChanges,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Asset>, MetaError> {
-        let (set_alt, alt) = match &changes.alt_text {
-            Some(alt) => (true, alt.clone()),
-            None => (false, None),
-        };
-        let row = sqlx::query(
-            "UPDATE assets SET display_name = COALESCE($1, display_name), \
-             alt_text = CASE WHEN $2::boolean THEN $3 ELSE alt_text END, last_updated = $4 \
-             WHERE id = $5 RETURNING *",
-        )
-        .bind(&changes.display_name)
-        .bind(set_alt)
-        .bind(alt)
-        .bind(to_millis(now))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(rows::asset).transpose()
-    }
-
-    async fn delete_asset(
-        &self,
-        id: ObjectId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Asset>, MetaError> {
-        let mut tx = self.pool.begin().await?;
-        // Lock the asset first so no variant can be planned between queueing the variants' keys
-        // and removing the rows (see `plan_variants`).
-        sqlx::query("SELECT 1 FROM assets WHERE id = $1 FOR UPDATE")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        // Every variant that may have an object, written or about to be.
-        sqlx::query(
-            "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
-             SELECT storage_key, $1, $1 FROM asset_variants WHERE asset_id = $2 \
-             ON CONFLICT (storage_key) DO UPDATE SET queued_at = EXCLUDED.queued_at, \
-             keep_until = EXCLUDED.keep_until",
-        )
-        .bind(to_millis(now))
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        let Some(row) = sqlx::query("DELETE FROM assets WHERE id = $1 RETURNING *")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let asset = rows::asset(&row)?;
-        sqlx::query(
-            "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) VALUES ($1, $2, $3) \
-             ON CONFLICT (storage_key) DO UPDATE SET queued_at = EXCLUDED.queued_at, \
-             keep_until = EXCLUDED.keep_until",
-        )
-        .bind(&asset.storage_key)
-        .bind(to_millis(now))
-        .bind(to_millis(keep_until(&asset, now)))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(asset))
-    }
-
-    async fn queued_blob_deletions(&self, limit: i64) -> Result<Vec<String>, MetaError> {
-        Ok(
-            sqlx::query_scalar(
-                "SELECT storage_key FROM blob_deletions ORDER BY queued_at LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?,
-        )
-    }
-
-    async fn finish_blob_deletion(&self, key: &str, now: DateTime<Utc>) -> Result<(), MetaError> {
-        sqlx::query("DELETE FROM blob_deletions WHERE storage_key = $1 AND keep_until <= $2")
-            .bind(key)
-            .bind(to_millis(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn expired_pending_assets(
-        &self,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<Asset>, MetaError> {
-        sqlx::query(
-            "SELECT * FROM assets WHERE state IN ('pending', 'failed') AND upload_expires_at < $1 \
-             ORDER BY upload_expires_at LIMIT $2",
-        )
-        .bind(to_millis(before))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(rows::asset)
-        .collect()
-    }
-
-    async fn get_folder(&self, id: ObjectId) -> Result<Option<Folder>, MetaError> {
-        sqlx::query("SELECT * FROM asset_folders WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::folder)
-            .transpose()
-    }
-
-    async fn list_folders(
-        &self,
-        site: ObjectId,
-        page: PageRequest,
-    ) -> Result<Page<Folder>, MetaError> {
-        let site = site.to_string();
-        let items = sqlx::query(
-            "SELECT * FROM asset_folders WHERE site_id = $1 ORDER BY created_on, id LIMIT $2 OFFSET $3",
-        )
-        .bind(&site)
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(rows::folder)
-        .collect::<Result<_, _>>()?;
-        let total = sqlx::query_scalar("SELECT COUNT(*) FROM asset_folders WHERE site_id = $1")
-            .bind(&site)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Page { items, total })
-    }
-
-    async fn folder_assets(
-        &self,
-        folders: &[ObjectId],
-    ) -> Result<Vec<(ObjectId, ObjectId)>, MetaError> {
-        if folders.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = folders.iter().map(ToString::to_string).collect();
-        sqlx::query(
-            "SELECT folder_id, id FROM assets WHERE state = 'uploaded' \
-             AND folder_id = ANY($1) ORDER BY created_on, id",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| Ok((rows::id(row, "folder_id")?, rows::id(row, "id")?)))
-        .collect()
-    }
-
-    async fn mark_failed(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError> {
-        let result = sqlx::query(
-            "UPDATE assets SET state = 'failed', last_updated = $1 WHERE id = $2 AND state = 'pending'",
-        )
-        .bind(to_millis(now))
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    async fn open_uploads(
-        &self,
-        site: Option<ObjectId>,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<Asset>, MetaError> {
-        sqlx::query(
-            "SELECT * FROM assets WHERE ($1::TEXT IS NULL OR site_id = $1) AND state = 'pending' \
-             AND upload_expires_at >= $2 ORDER BY created_on, id LIMIT $3",
-        )
-        .bind(site.map(|s| s.to_string()))
-        .bind(to_millis(now))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(rows::asset)
-        .collect()
-    }
-
-    async fn asset_counts(&self) -> Result<AssetCounts, MetaError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM assets GROUP BY state")
-                .fetch_all(&self.pool)
-                .await?;
-        let mut counts = AssetCounts::default();
-        for (state, n) in rows {
-            match state.as_str() {
-                "pending" => counts.pending = n,
-                "uploaded" => counts.uploaded = n,
-                _ => counts.failed += n,
-            }
-        }
-        Ok(counts)
-    }
-
-    async fn sites(&self, ids: &[ObjectId]) -> Result<Vec<Site>, MetaError> {
-        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT id, name, created_on FROM sites WHERE id = ANY($1) ORDER BY created_on, id",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(rows::site).collect()
     }
 }

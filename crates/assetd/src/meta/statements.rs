@@ -1,9 +1,7 @@
-//! Statements whose text and binds are the same in every SQL backend, built with sqlx's
-//! `QueryBuilder`, which writes each backend's placeholders (`?` or `$n`). Both SQLite (3.24+)
-//! and PostgreSQL accept `ON CONFLICT … DO NOTHING`.
+//! Statements whose number of rows varies: the batch INSERT of assets, built with sqlx's
+//! `QueryBuilder` (each backend's placeholders), and the `VALUES` list of the variants' INSERT.
 
-use super::{Asset, Variant};
-use crate::ids::ObjectId;
+use super::Asset;
 use crate::timestamp::to_millis;
 
 /// The multi-row INSERT of a batch, in any backend's placeholder style (SQLite's; PostgreSQL
@@ -42,37 +40,31 @@ where
     query
 }
 
-/// One INSERT of `variants` of `asset`, keeping rows already recorded (a resumed job plans the
-/// same keys again). `variants` must not be empty.
-pub fn plan_variants_statement<'a, DB>(
-    asset: ObjectId,
-    variants: &'a [Variant],
-) -> sqlx::QueryBuilder<'a, DB>
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut query = sqlx::QueryBuilder::<DB>::new(
-        "INSERT INTO asset_variants (storage_key, asset_id, width, height, format, quality, \
-         state, size, file_hash, error) ",
-    );
-    query.push_values(variants, |mut row, variant| {
-        row.push_bind(variant.storage_key.as_str())
-            .push_bind(asset.to_string())
-            .push_bind(variant.width)
-            .push_bind(variant.height)
-            .push_bind(variant.format.as_str())
-            .push_bind(variant.quality)
-            .push_bind(variant.state.as_str())
-            .push_bind(variant.size)
-            .push_bind(variant.file_hash.as_deref())
-            .push_bind(variant.error.as_deref());
-    });
-    query.push(" ON CONFLICT (storage_key) DO NOTHING");
-    query
+/// The `VALUES` list of a multi-row INSERT of `rows` rows of `columns` values each, with `$n`
+/// placeholders numbered row by row: `($1, $2), ($3, $4)`.
+pub fn values_list(rows: usize, columns: usize) -> String {
+    let mut list = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        list.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                list.push_str(", ");
+            }
+            list.push('$');
+            list.push_str(&(row * columns + column + 1).to_string());
+        }
+        list.push(')');
+    }
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_list;
+
+    #[test]
+    fn values_are_numbered_row_by_row() {
+        assert_eq!(values_list(1, 1), "($1)");
+        assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 }

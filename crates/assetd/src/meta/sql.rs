@@ -1,0 +1,658 @@
+//! The one SQL implementation of [`MetaStore`], for SQLite and PostgreSQL alike.
+//!
+//! Written once, generic over a [`Dialect`] that supplies the handful of fragments and the two
+//! statements that really differ (see [`super::dialect`]). The SQL is plain text with `$n`
+//! placeholders rather than a query builder such as `sea-query`: every statement here is fixed
+//! (only id lists vary, and they are bound as one parameter), so the text is the clearest
+//! record of what runs, each statement stays a single prepared statement in sqlx's cache, and
+//! the dialects differ by so little that a builder would add a dependency to express three
+//! fragments. sqlx's `QueryBuilder` writes the two statements whose row count varies
+//! ([`super::statements`]).
+//!
+//! What stays per backend: opening (pragmas, pool sizes), the group-commit writer's statement
+//! and, for SQLite, the checkpoint task.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+use super::dialect::Dialect;
+use super::group_commit::InsertQueue;
+use super::statements::values_list;
+use super::{
+    Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
+    TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
+};
+use crate::ids::ObjectId;
+use crate::scopes::Scopes;
+use crate::timestamp::to_millis;
+use crate::tokens::TokenHash;
+
+/// Metadata in a SQL database.
+#[derive(Debug)]
+pub struct SqlMeta<D: Dialect> {
+    pub(super) pool: Pool<D::Db>,
+    pub(super) inserts: InsertQueue,
+    pub(super) dialect: D,
+}
+
+// By hand: the derive would require sqlx's driver type itself to be `Clone`.
+impl<D: Dialect + Clone> Clone for SqlMeta<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            inserts: self.inserts.clone(),
+            dialect: self.dialect.clone(),
+        }
+    }
+}
+
+impl<D: Dialect> SqlMeta<D> {
+    /// The underlying pool, for tests that inspect the schema.
+    pub fn pool(&self) -> &Pool<D::Db> {
+        &self.pool
+    }
+}
+
+/// The folder `$1` of site `$2` and all its descendants, as the CTE `tree(id)`.
+const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
+     SELECT id FROM asset_folders WHERE id = $1 AND site_id = $2 \
+     UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
+
+/// Queues a key for deletion, or moves its deadline if it is queued already.
+const QUEUE_DELETION: &str = "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
+     VALUES ($1, $2, $3) ON CONFLICT (storage_key) DO UPDATE SET \
+     queued_at = excluded.queued_at, keep_until = excluded.keep_until";
+
+/// Whether `err` is a unique-constraint violation.
+pub(super) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Whether `err` is a foreign-key violation.
+pub(super) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+/// The outcome of inserting one asset, with its constraint failures as their [`MetaError`].
+pub(super) fn insert_outcome<T>(
+    result: Result<T, sqlx::Error>,
+    asset: &Asset,
+) -> Result<(), MetaError> {
+    match result {
+        Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(asset.site_id)),
+        Err(e) if is_unique_violation(&e) => {
+            Err(MetaError::Conflict("asset id or key already exists".into()))
+        }
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> MetaStore for SqlMeta<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'c> &'c str: ColumnIndex<<D::Db as Database>::Row>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+    for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Decode<'q, D::Db> + Type<D::Db>,
+{
+    async fn close(&self) {
+        self.inserts.close().await;
+        self.dialect.stop_tasks().await;
+        self.pool.close().await;
+    }
+
+    async fn ping(&self) -> Result<(), MetaError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_site(&self, site: &Site) -> Result<(), MetaError> {
+        sqlx::query("INSERT INTO sites (id, name, created_on) VALUES ($1, $2, $3)")
+            .bind(site.id.to_string())
+            .bind(site.name.as_str())
+            .bind(to_millis(site.created_on))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_sites(&self) -> Result<i64, MetaError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sites")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn sites(&self, ids: &[ObjectId]) -> Result<Vec<Site>, MetaError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+            "SELECT id, name, created_on FROM sites WHERE id{} ORDER BY created_on, id",
+            D::IN_ID_LIST
+        ))
+        .bind(D::id_list(ids)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(rows::site).collect()
+    }
+
+    async fn create_token(
+        &self,
+        token_id: ObjectId,
+        hash: &TokenHash,
+        scopes: Scopes,
+        sites: &[ObjectId],
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO tokens (id, token_hash, scopes, created_on) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_id.to_string())
+        .bind(&hash.0[..])
+        .bind(scopes.to_string())
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await?;
+        for site in sites {
+            let inserted = sqlx::query(
+                "INSERT INTO token_sites (token_id, site_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(token_id.to_string())
+            .bind(site.to_string())
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Err(e) if is_foreign_key_violation(&e) => {
+                    return Err(MetaError::UnknownSite(*site));
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenGrant>, MetaError> {
+        let Some(row) =
+            sqlx::query("SELECT id, token_hash, scopes FROM tokens WHERE token_hash = $1")
+                .bind(&hash.0[..])
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let stored: Vec<u8> = row.try_get("token_hash")?;
+        if !hash.matches(&stored) {
+            return Ok(None);
+        }
+        let token_id = rows::id(&row, "id")?;
+        let scopes: String = row.try_get("scopes")?;
+        let scopes = scopes
+            .parse()
+            .map_err(|e| MetaError::Backend(sqlx::Error::Decode(Box::new(e))))?;
+        let sites = sqlx::query("SELECT site_id FROM token_sites WHERE token_id = $1")
+            .bind(token_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| rows::id(row, "site_id"))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(TokenGrant {
+            token_id,
+            scopes,
+            sites,
+        }))
+    }
+
+    async fn folder_in_site(&self, site: ObjectId, folder: ObjectId) -> Result<bool, MetaError> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM asset_folders WHERE id = $1 AND site_id = $2")
+                .bind(folder.to_string())
+                .bind(site.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn create_folder(
+        &self,
+        id: ObjectId,
+        site: ObjectId,
+        parent: Option<ObjectId>,
+        display_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError> {
+        let result = sqlx::query(
+            "INSERT INTO asset_folders (id, site_id, parent_folder, display_name, created_on, \
+             last_updated) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(site.to_string())
+        .bind(parent.map(|p| p.to_string()))
+        .bind(display_name)
+        .bind(to_millis(now))
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => Err(MetaError::Conflict(format!(
+                "a folder named {display_name:?} already exists here"
+            ))),
+            Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(site)),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError> {
+        self.inserts.insert(asset).await
+    }
+
+    async fn get_asset(&self, id: ObjectId) -> Result<Option<Asset>, MetaError> {
+        sqlx::query("SELECT * FROM assets WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::asset)
+            .transpose()
+    }
+
+    async fn list_assets(
+        &self,
+        site: ObjectId,
+        folder: Option<ObjectId>,
+        page: PageRequest,
+    ) -> Result<Page<Asset>, MetaError> {
+        let site = site.to_string();
+        let (rows, total) = match folder {
+            None => {
+                let rows = sqlx::query(
+                    "SELECT * FROM assets WHERE site_id = $1 AND state = 'uploaded' \
+                     ORDER BY created_on, id LIMIT $2 OFFSET $3",
+                )
+                .bind(site.as_str())
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM assets WHERE site_id = $1 AND state = 'uploaded'",
+                )
+                .bind(site.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+                (rows, total)
+            }
+            Some(folder) => {
+                let folder = folder.to_string();
+                let rows = sqlx::query(&format!(
+                    "{FOLDER_TREE} SELECT * FROM assets WHERE site_id = $2 \
+                     AND state = 'uploaded' AND folder_id IN (SELECT id FROM tree) \
+                     ORDER BY created_on, id LIMIT $3 OFFSET $4"
+                ))
+                .bind(folder.as_str())
+                .bind(site.as_str())
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 = sqlx::query_scalar(&format!(
+                    "{FOLDER_TREE} SELECT COUNT(*) FROM assets WHERE site_id = $2 \
+                     AND state = 'uploaded' AND folder_id IN (SELECT id FROM tree)"
+                ))
+                .bind(folder.as_str())
+                .bind(site.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+                (rows, total)
+            }
+        };
+        let items = rows.iter().map(rows::asset).collect::<Result<_, _>>()?;
+        Ok(Page { items, total })
+    }
+
+    async fn update_asset(
+        &self,
+        id: ObjectId,
+        changes: &AssetChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Asset>, MetaError> {
+        let (set_alt, alt) = match &changes.alt_text {
+            Some(alt) => (true, alt.as_deref()),
+            None => (false, None),
+        };
+        let row = sqlx::query(
+            "UPDATE assets SET display_name = COALESCE($1, display_name), \
+             alt_text = CASE WHEN CAST($2 AS BOOLEAN) THEN $3 ELSE alt_text END, \
+             last_updated = $4 WHERE id = $5 RETURNING *",
+        )
+        .bind(changes.display_name.as_deref())
+        .bind(set_alt)
+        .bind(alt)
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(rows::asset).transpose()
+    }
+
+    async fn delete_asset(
+        &self,
+        id: ObjectId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Asset>, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        if D::ROW_LOCKS {
+            // Lock the asset first so no variant can be planned between queueing the variants'
+            // keys and removing the rows (see `plan_variants`). SQLite needs no lock: the first
+            // write below takes the database's.
+            sqlx::query("SELECT id FROM assets WHERE id = $1 FOR UPDATE")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Every variant that may have an object, written or about to be: a worker records a
+        // variant's row before writing its object, and removes an object whose row is gone.
+        sqlx::query(
+            "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
+             SELECT storage_key, $1, $1 FROM asset_variants WHERE asset_id = $2 \
+             ON CONFLICT (storage_key) DO UPDATE SET queued_at = excluded.queued_at, \
+             keep_until = excluded.keep_until",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let Some(row) = sqlx::query("DELETE FROM assets WHERE id = $1 RETURNING *")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let asset = rows::asset(&row)?;
+        sqlx::query(QUEUE_DELETION)
+            .bind(asset.storage_key.as_str())
+            .bind(to_millis(now))
+            .bind(to_millis(keep_until(&asset, now)))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(asset))
+    }
+
+    async fn queued_blob_deletions(&self, limit: i64) -> Result<Vec<String>, MetaError> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT storage_key FROM blob_deletions ORDER BY queued_at LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn finish_blob_deletion(&self, key: &str, now: DateTime<Utc>) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM blob_deletions WHERE storage_key = $1 AND keep_until <= $2")
+            .bind(key)
+            .bind(to_millis(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_failed(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError> {
+        let result = sqlx::query(
+            "UPDATE assets SET state = 'failed', last_updated = $1 \
+             WHERE id = $2 AND state = 'pending'",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(D::rows_affected(&result) == 1)
+    }
+
+    async fn open_uploads(
+        &self,
+        site: Option<ObjectId>,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Asset>, MetaError> {
+        sqlx::query(
+            "SELECT * FROM assets WHERE (CAST($1 AS TEXT) IS NULL OR site_id = $1) \
+             AND state = 'pending' AND upload_expires_at >= $2 \
+             ORDER BY created_on, id LIMIT $3",
+        )
+        .bind(site.map(|s| s.to_string()))
+        .bind(to_millis(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::asset)
+        .collect()
+    }
+
+    async fn expired_pending_assets(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Asset>, MetaError> {
+        sqlx::query(
+            "SELECT * FROM assets WHERE state IN ('pending', 'failed') \
+             AND upload_expires_at < $1 ORDER BY upload_expires_at LIMIT $2",
+        )
+        .bind(to_millis(before))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::asset)
+        .collect()
+    }
+
+    async fn get_folder(&self, id: ObjectId) -> Result<Option<Folder>, MetaError> {
+        sqlx::query("SELECT * FROM asset_folders WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::folder)
+            .transpose()
+    }
+
+    async fn list_folders(
+        &self,
+        site: ObjectId,
+        page: PageRequest,
+    ) -> Result<Page<Folder>, MetaError> {
+        let site = site.to_string();
+        let items = sqlx::query(
+            "SELECT * FROM asset_folders WHERE site_id = $1 \
+             ORDER BY created_on, id LIMIT $2 OFFSET $3",
+        )
+        .bind(site.as_str())
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::folder)
+        .collect::<Result<_, _>>()?;
+        let total = sqlx::query_scalar("SELECT COUNT(*) FROM asset_folders WHERE site_id = $1")
+            .bind(site.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Page { items, total })
+    }
+
+    async fn folder_assets(
+        &self,
+        folders: &[ObjectId],
+    ) -> Result<Vec<(ObjectId, ObjectId)>, MetaError> {
+        if folders.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(&format!(
+            "SELECT folder_id, id FROM assets WHERE state = 'uploaded' AND folder_id{} \
+             ORDER BY created_on, id",
+            D::IN_ID_LIST
+        ))
+        .bind(D::id_list(folders)?)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((rows::id(row, "folder_id")?, rows::id(row, "id")?)))
+        .collect()
+    }
+
+    async fn asset_counts(&self) -> Result<AssetCounts, MetaError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM assets GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut counts = AssetCounts::default();
+        for (state, n) in rows {
+            match state.as_str() {
+                "pending" => counts.pending = n,
+                "uploaded" => counts.uploaded = n,
+                _ => counts.failed += n,
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn claim_variant_job(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<VariantJob>, MetaError> {
+        D::claim_variant_job(&self.pool, now, lease_until).await
+    }
+
+    async fn plan_variants(
+        &self,
+        asset: ObjectId,
+        variants: &[Variant],
+    ) -> Result<bool, MetaError> {
+        let mut tx = match D::BEGIN_WRITE {
+            Some(begin) => self.pool.begin_with(begin).await?,
+            None => self.pool.begin().await?,
+        };
+        // FOR SHARE: a concurrent delete of the asset waits for this transaction, so the rows
+        // inserted here are seen (and their keys queued) by that delete. (SQLite's write lock,
+        // taken at BEGIN, does the same.)
+        let lock = if D::ROW_LOCKS { " FOR SHARE" } else { "" };
+        let exists: Option<String> =
+            sqlx::query_scalar(&format!("SELECT id FROM assets WHERE id = $1{lock}"))
+                .bind(asset.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        if !variants.is_empty() {
+            // One statement for all of them; keys already recorded are kept (a resumed job plans
+            // the same keys again). Its text changes with the count: not a prepared statement.
+            let sql = format!(
+                "INSERT INTO asset_variants (storage_key, asset_id, width, height, format, \
+                 quality, state, size, file_hash, error) VALUES {} \
+                 ON CONFLICT (storage_key) DO NOTHING",
+                values_list(variants.len(), 10)
+            );
+            let asset = asset.to_string();
+            let mut insert = sqlx::query(&sql);
+            for variant in variants {
+                insert = insert
+                    .bind(variant.storage_key.as_str())
+                    .bind(asset.as_str())
+                    .bind(variant.width)
+                    .bind(variant.height)
+                    .bind(variant.format.as_str())
+                    .bind(variant.quality)
+                    .bind(variant.state.as_str())
+                    .bind(variant.size)
+                    .bind(variant.file_hash.as_deref())
+                    .bind(variant.error.as_deref());
+            }
+            insert.persistent(false).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn finish_variant(
+        &self,
+        key: &str,
+        outcome: VariantOutcome<'_>,
+    ) -> Result<bool, MetaError> {
+        let (state, size, hash, error) = variant_outcome_columns(outcome);
+        let result = sqlx::query(
+            "UPDATE asset_variants SET state = $1, size = $2, file_hash = $3, error = $4 \
+             WHERE storage_key = $5",
+        )
+        .bind(state.as_str())
+        .bind(size)
+        .bind(hash)
+        .bind(error)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(D::rows_affected(&result) == 1)
+    }
+
+    async fn finish_variant_job(&self, asset: ObjectId) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM variant_jobs WHERE asset_id = $1")
+            .bind(asset.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn variants_of(&self, assets: &[ObjectId]) -> Result<Vec<Variant>, MetaError> {
+        if assets.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(&format!(
+            "SELECT * FROM asset_variants WHERE asset_id{} ORDER BY asset_id, width",
+            D::IN_ID_LIST
+        ))
+        .bind(D::id_list(assets)?)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::variant)
+        .collect()
+    }
+
+    async fn variant(&self, key: &str) -> Result<Option<Variant>, MetaError> {
+        sqlx::query("SELECT * FROM asset_variants WHERE storage_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::variant)
+            .transpose()
+    }
+
+    async fn mark_uploaded(
+        &self,
+        id: ObjectId,
+        size: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MetaError> {
+        D::mark_uploaded(&self.pool, id, size, now).await
+    }
+}
