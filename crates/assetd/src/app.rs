@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use crate::config::{S3Addressing, ServeArgs, Settings, StorageKind};
+use crate::config::{Settings, StorageConfig};
 use crate::ids::ObjectId;
 use crate::meta::postgres::PostgresMeta;
 use crate::meta::sqlite::SqliteMeta;
@@ -15,7 +15,7 @@ use crate::scopes::Scopes;
 use crate::state::{AppState, SharedState};
 use crate::storage::credentials::StoreCredentials;
 use crate::storage::disk::DiskStore;
-use crate::storage::s3::{S3Config, S3Store};
+use crate::storage::s3::S3Store;
 use crate::storage::{BlobStore, StoreError};
 use crate::tokens;
 use crate::upload_signer::UploadSigner;
@@ -99,38 +99,19 @@ impl Storage {
         }
     }
 
-    /// The storage `args` ask for.
-    pub fn from_args(data: &DataDir, args: &ServeArgs) -> Result<Self, StartError> {
-        if args.storage == StorageKind::Embedded {
-            return Ok(Self::embedded(data));
+    /// The storage `config` describes: the embedded store of `data`, or an S3 service.
+    pub fn open(data: &DataDir, config: &StorageConfig) -> Result<Self, StartError> {
+        match config {
+            StorageConfig::Embedded => Ok(Self::embedded(data)),
+            StorageConfig::S3(s3) => Ok(Self {
+                blobs: Arc::new(S3Store::new(s3)?),
+                receiver: None,
+                credentials: StoreCredentials {
+                    access_key_id: s3.access_key_id.clone(),
+                    secret: s3.secret_access_key.clone(),
+                },
+            }),
         }
-        let missing =
-            |flag: &str| StartError::Config(format!("{flag} is required with --storage s3"));
-        let config = S3Config {
-            endpoint: args
-                .s3_endpoint
-                .clone()
-                .ok_or_else(|| missing("--s3-endpoint"))?,
-            region: args.region.clone(),
-            bucket: args.bucket.clone(),
-            access_key_id: args
-                .s3_access_key_id
-                .clone()
-                .ok_or_else(|| missing("--s3-access-key-id"))?,
-            secret_access_key: args
-                .s3_secret_access_key
-                .clone()
-                .ok_or_else(|| missing("--s3-secret-access-key"))?,
-            virtual_hosted: args.s3_addressing == S3Addressing::Virtual,
-        };
-        Ok(Self {
-            blobs: Arc::new(S3Store::new(&config)?),
-            receiver: None,
-            credentials: StoreCredentials {
-                access_key_id: config.access_key_id.clone(),
-                secret: s3post::signing::SecretKey::new(config.secret_access_key.clone()),
-            },
-        })
     }
 }
 

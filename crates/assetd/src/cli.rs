@@ -67,7 +67,7 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
     let listener = TcpListener::bind(args.listen).await?;
     let bound = listener.local_addr()?;
     let settings = Settings::new(&args, bound)?;
-    let storage = app::Storage::from_args(&data, &args)?;
+    let storage = app::Storage::open(&data, &settings.storage)?;
     let public_url = settings.public_url.clone();
     {
         let mut out = std::io::stdout().lock();

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use s3post::signing::SecretKey;
+
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
+use crate::storage::s3::S3Config;
 
 /// assetd: a self-hostable, Webflow-compatible asset service.
 #[derive(Debug, Parser)]
@@ -304,6 +307,49 @@ pub enum StorageKind {
     S3,
 }
 
+/// Where asset bytes live, read once from the flags: every other part of assetd asks this
+/// instead of the flags.
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    /// The embedded store in the data directory; assetd receives uploads itself.
+    Embedded,
+    /// An S3 service; clients upload straight to it.
+    S3(S3Config),
+}
+
+impl StorageConfig {
+    /// The storage `args` ask for; S3 needs its endpoint and both keys.
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        if args.storage == StorageKind::Embedded {
+            return Ok(Self::Embedded);
+        }
+        let required =
+            |value: &Option<String>, flag| value.clone().ok_or(ConfigError::S3Flag(flag));
+        Ok(Self::S3(S3Config {
+            endpoint: required(&args.s3_endpoint, "--s3-endpoint")?,
+            region: args.region.clone(),
+            bucket: args.bucket.clone(),
+            access_key_id: required(&args.s3_access_key_id, "--s3-access-key-id")?,
+            secret_access_key: SecretKey::new(required(
+                &args.s3_secret_access_key,
+                "--s3-secret-access-key",
+            )?),
+            virtual_hosted: args.s3_addressing == S3Addressing::Virtual,
+        }))
+    }
+}
+
+/// Why the flags do not make a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An S3 flag is missing.
+    #[error("{0} is required with --storage s3")]
+    S3Flag(&'static str),
+    /// A base URL is not usable.
+    #[error(transparent)]
+    BaseUrl(#[from] crate::urls::BadBaseUrl),
+}
+
 /// S3 URL style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum S3Addressing {
@@ -359,9 +405,8 @@ pub struct Settings {
     pub urls: crate::urls::UrlPlan,
     /// Directory the upload page is served from, if not from the binary.
     pub web_dir: Option<PathBuf>,
-    /// Whether uploads bypass assetd (S3 storage), so assetd confirms them by looking at the
-    /// object (HEAD) instead of receiving them.
-    pub uploads_bypass_assetd: bool,
+    /// Where asset bytes live.
+    pub storage: StorageConfig,
     /// The image variant workers.
     pub variants: crate::variants::worker::VariantSettings,
     /// How long delivery caches an object.
@@ -372,32 +417,28 @@ pub struct Settings {
 
 impl Settings {
     /// Settings for a service bound at `bound`.
-    pub fn new(args: &ServeArgs, bound: SocketAddr) -> Result<Self, crate::urls::BadBaseUrl> {
+    pub fn new(args: &ServeArgs, bound: SocketAddr) -> Result<Self, ConfigError> {
         let public_url = args
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned();
-        let urls = match (args.storage, &args.s3_endpoint) {
-            (StorageKind::S3, Some(endpoint)) => crate::urls::UrlPlan::s3(
-                endpoint,
-                &args.bucket,
-                args.s3_addressing == S3Addressing::Virtual,
+        let storage = StorageConfig::from_args(args)?;
+        let urls = match &storage {
+            StorageConfig::S3(s3) => crate::urls::UrlPlan::s3(
+                &s3.endpoint,
+                &s3.bucket,
+                s3.virtual_hosted,
                 args.s3_public_url.as_deref(),
                 args.hosted_urls == HostedUrls::Assetd,
                 &public_url,
             )?,
-            (StorageKind::S3, None) => {
-                return Err(crate::urls::BadBaseUrl(
-                    "--s3-endpoint is required with --storage s3".into(),
-                ));
-            }
-            (StorageKind::Embedded, _) => crate::urls::UrlPlan::embedded(&public_url, &args.bucket),
+            StorageConfig::Embedded => crate::urls::UrlPlan::embedded(&public_url, &args.bucket),
         };
         Ok(Self {
             urls,
-            uploads_bypass_assetd: args.storage == StorageKind::S3,
+            storage,
             web_dir: args.web_dir.clone(),
             public_url,
             rate_limit_per_minute: args.rate_limit_per_minute,
@@ -425,6 +466,12 @@ impl Settings {
 }
 
 impl Settings {
+    /// Whether uploads bypass assetd (S3 storage), so assetd confirms them by looking at the
+    /// object (HEAD) instead of receiving them.
+    pub fn uploads_bypass_assetd(&self) -> bool {
+        matches!(self.storage, StorageConfig::S3(_))
+    }
+
     /// The size limit of a file class.
     pub fn max_bytes(&self, class: crate::file_types::FileClass) -> u64 {
         match class {

@@ -22,7 +22,7 @@ const CONFIRM_BATCH: i64 = 100;
 
 /// The asset as it stands after looking for its object.
 pub async fn confirm(state: &AppState, asset: Asset) -> Result<Asset, Error> {
-    if !state.settings.uploads_bypass_assetd || asset.state != AssetState::Pending {
+    if !state.settings.uploads_bypass_assetd() || asset.state != AssetState::Pending {
         return Ok(asset);
     }
     let meta = match state.blobs.head(&asset.storage_key).await {
@@ -68,7 +68,7 @@ pub async fn confirm(state: &AppState, asset: Asset) -> Result<Asset, Error> {
 
 /// Confirms the open uploads of `site` (or of every site), so lists reflect arrived bytes.
 pub async fn confirm_open_uploads(state: &AppState, site: Option<ObjectId>) -> Result<(), Error> {
-    if !state.settings.uploads_bypass_assetd {
+    if !state.settings.uploads_bypass_assetd() {
         return Ok(());
     }
     for asset in state

@@ -1,5 +1,5 @@
-//! Prometheus metrics at `/metrics`: requests by route and status, latency histograms, uploads
-//! and their bytes, and assets by state (so pending uploads are visible).
+//! Prometheus collectors, served by `http::metrics`: requests by route and status, latency
+//! histograms, uploads and their bytes, and assets by state (so pending uploads are visible).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 use tower::{Layer, Service};
 
-use crate::state::AppState;
+use crate::meta::AssetCounts;
 
 /// The service's collectors.
 #[derive(Debug, Clone)]
@@ -213,28 +213,19 @@ fn method_label(method: &Method) -> &'static str {
         .map_or("other", Method::as_str)
 }
 
-/// `GET /metrics` in Prometheus' text format.
-pub async fn render(State(state): State<AppState>) -> Response {
-    match state.meta.asset_counts().await {
-        Ok(counts) => {
-            let gauge = &state.metrics.assets;
-            gauge.with_label_values(&["pending"]).set(counts.pending);
-            gauge.with_label_values(&["uploaded"]).set(counts.uploaded);
-            gauge.with_label_values(&["failed"]).set(counts.failed);
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot count assets for /metrics"),
+impl Metrics {
+    /// Records how many assets are in each state (read from the database when scraped).
+    pub fn set_asset_counts(&self, counts: &AssetCounts) {
+        let gauge = &self.assets;
+        gauge.with_label_values(&["pending"]).set(counts.pending);
+        gauge.with_label_values(&["uploaded"]).set(counts.uploaded);
+        gauge.with_label_values(&["failed"]).set(counts.failed);
     }
-    let mut body = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut body) {
-        tracing::error!(error = %e, "cannot encode metrics");
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+
+    /// Every collector in Prometheus' text format.
+    pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut body = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut body)?;
+        Ok(body)
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        )],
-        body,
-    )
-        .into_response()
 }

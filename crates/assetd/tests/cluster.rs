@@ -60,7 +60,7 @@ async fn cluster(rate_limit: u32) -> Option<Cluster> {
             DELIVERY_CACHE_SECS.to_string(),
         ]);
         let settings = Settings::new(&args, addr).unwrap();
-        let storage = app::Storage::from_args(&data, &args).unwrap();
+        let storage = app::Storage::open(&data, &settings.storage).unwrap();
         let limiter = app::rate_limiter(
             args.redis_url.as_deref(),
             rate_limit,

@@ -13,6 +13,7 @@ pub mod health;
 pub mod list_assets;
 pub mod list_folders;
 pub mod lookup;
+pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod path;
@@ -86,7 +87,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(metrics::render))
         .route("/", get(web::root))
         .route("/ui/", get(web::index))
         .route("/ui/{file}", get(web::file))

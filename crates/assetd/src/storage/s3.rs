@@ -27,8 +27,8 @@ pub struct S3Config {
     pub bucket: String,
     /// Access key id.
     pub access_key_id: String,
-    /// Secret access key.
-    pub secret_access_key: String,
+    /// Secret access key (its `Debug` is redacted: this struct is logged with the settings).
+    pub secret_access_key: s3post::signing::SecretKey,
     /// Virtual-hosted (`{bucket}.{host}`) instead of path-style addressing.
     pub virtual_hosted: bool,
 }
@@ -77,7 +77,7 @@ impl S3Store {
             .with_region(&config.region)
             .with_bucket_name(&config.bucket)
             .with_access_key_id(&config.access_key_id)
-            .with_secret_access_key(&config.secret_access_key)
+            .with_secret_access_key(config.secret_access_key.expose())
             .with_virtual_hosted_style_request(config.virtual_hosted)
             .with_allow_http(config.endpoint.starts_with("http://"))
             // While the S3 service is down a request fails within about RETRY_BOUND and is

@@ -59,7 +59,7 @@ impl TestServer {
         // depends on a background worker's timing; a test that wants the pool turns it on.
         settings.variants.workers = 0;
         adjust(&mut settings);
-        let storage = app::Storage::from_args(&data, &args).unwrap();
+        let storage = app::Storage::open(&data, &settings.storage).unwrap();
         let limiter = app::rate_limiter(
             args.redis_url.as_deref(),
             settings.rate_limit_per_minute,
