@@ -307,6 +307,16 @@ pub enum StorageKind {
     S3,
 }
 
+/// What bounds the image variant workers: how many, and the largest image (in pixels) they
+/// decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantSettings {
+    /// Concurrent workers; 0 turns variant making off (jobs stay queued).
+    pub workers: usize,
+    /// Images with more pixels get a recorded error instead of variants.
+    pub max_pixels: u64,
+}
+
 /// Where asset bytes live, read once from the flags: every other part of assetd asks this
 /// instead of the flags.
 #[derive(Debug, Clone)]
@@ -408,7 +418,7 @@ pub struct Settings {
     /// Where asset bytes live.
     pub storage: StorageConfig,
     /// The image variant workers.
-    pub variants: crate::variants::worker::VariantSettings,
+    pub variants: VariantSettings,
     /// How long delivery caches an object.
     pub delivery_cache_ttl: Duration,
     /// Bytes the delivery cache may hold.
@@ -457,7 +467,7 @@ impl Settings {
             cors_allowed_origins: args.cors_allowed_origins.clone(),
             delivery_cache_ttl: Duration::from_secs(args.delivery_cache_secs),
             delivery_cache_bytes: args.delivery_cache_mib.saturating_mul(1024 * 1024),
-            variants: crate::variants::worker::VariantSettings {
+            variants: VariantSettings {
                 workers: args.variant_workers,
                 max_pixels: args.variant_max_pixels,
             },

@@ -9,7 +9,7 @@ use crate::error::FieldError;
 use crate::file_types::{self, FileType};
 use crate::ids::ObjectId;
 use crate::keys;
-use crate::variants::plan::VariantFormat;
+use crate::variant_plan::VariantFormat;
 // Bidi controls would let a name lie about itself (`gnp.exe` shown as `exe.png`).
 use crate::labels::is_bidi_control;
 

@@ -2,7 +2,7 @@
 //! the longest file name whose keys fit every store.
 
 use crate::ids::ObjectId;
-use crate::variants::plan::{WEBFLOW_WIDTHS, variant_key};
+use crate::variant_plan::{WEBFLOW_WIDTHS, variant_key};
 
 /// Linux's `NAME_MAX`: the longest name of one file, in bytes (ext4, XFS, btrfs and tmpfs
 /// alike). The embedded store keeps `{assetId}_{fileName}` as one file name.

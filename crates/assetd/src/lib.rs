@@ -31,5 +31,6 @@ pub mod timestamp;
 pub mod tokens;
 pub mod upload_signer;
 pub mod urls;
+pub mod variant_plan;
 pub mod variants;
 pub mod zero_copy;

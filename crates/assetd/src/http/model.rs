@@ -8,7 +8,7 @@ use crate::ids::ObjectId;
 use crate::meta::{Asset, Folder, Page, PageRequest, Variant, VariantState};
 use crate::timestamp;
 use crate::urls::UrlPlan;
-use crate::variants::plan;
+use crate::variant_plan as plan;
 
 /// A responsive-image variant: made ones, and failed ones with their `error`. Variants still
 /// being made are not listed.

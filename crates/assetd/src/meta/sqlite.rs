@@ -22,7 +22,7 @@ use super::statements::insert_statement;
 use super::{Asset, MetaError, VariantJob, rows};
 use crate::ids::ObjectId;
 use crate::timestamp::to_millis;
-use crate::variants::plan::VariantFormat;
+use crate::variant_plan::VariantFormat;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

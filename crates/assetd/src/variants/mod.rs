@@ -1,7 +1,8 @@
 //! Responsive-image variants: smaller copies of uploaded PNG, JPEG, WebP and GIF images at
 //! Webflow's widths, listed in each asset's `variants`.
 //!
-//! - [`plan`]: which widths and names an image gets (pure);
+//! - [`plan`]: which widths and names an image gets (pure, a domain module of its own,
+//!   [`crate::variant_plan`], since metadata and keys need it too);
 //! - [`render`]: decoding, resizing and encoding in memory (pure CPU);
 //! - [`worker`]: the bounded pool that takes queued jobs, writes the variants to the blob store
 //!   and records them.
@@ -10,6 +11,6 @@
 //! written before its object, so a restart resumes unfinished work and a delete finds every
 //! object to remove.
 
-pub mod plan;
+pub use crate::variant_plan as plan;
 pub mod render;
 pub mod worker;

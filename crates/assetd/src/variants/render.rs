@@ -223,7 +223,7 @@ fn rgb_to_rgba(rgb: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::variants::plan::sizes;
+    use crate::variant_plan::sizes;
 
     fn encoded(format: ImageFormat, width: u32, height: u32, alpha: bool) -> Vec<u8> {
         let image = if alpha {

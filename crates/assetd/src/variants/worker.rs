@@ -27,14 +27,7 @@ const POLL: Duration = Duration::from_secs(1);
 /// Claims after which a job that keeps failing (e.g. it kills the process) is given up.
 pub const MAX_ATTEMPTS: i64 = 5;
 
-/// What bounds the work: how many workers, and the largest image (in pixels) they decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VariantSettings {
-    /// Concurrent workers; 0 turns variant making off (jobs stay queued).
-    pub workers: usize,
-    /// Images with more pixels get a recorded error instead of variants.
-    pub max_pixels: u64,
-}
+pub use crate::config::VariantSettings;
 
 /// Starts the pool, which runs until `background` is stopped (a job under way is finished
 /// first; one not begun stays queued for the next start). Completed uploads notify
