@@ -75,9 +75,28 @@ pub enum Error {
     /// A dependency (database, blob store) is not reachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
-    /// A bug or an unexpected failure; the text is logged, not returned.
+    /// A bug or an unexpected failure; logged with its whole chain of causes, not returned.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] BoxError),
+}
+
+/// Any error, kept whole (with its sources) until it is logged.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `err` and each of its sources, `: `-separated, for the log.
+pub fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        // thiserror's `transparent` and `{0}` messages repeat their source's text.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 impl Error {
@@ -86,9 +105,9 @@ impl Error {
         Self::Validation(vec![FieldError::new(param, description)])
     }
 
-    /// Wraps an unexpected failure.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Internal(cause.to_string())
+    /// Wraps an unexpected failure, keeping its sources.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self::Internal(cause.into())
     }
 
     /// The HTTP status of this error.
@@ -168,7 +187,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %with_causes(&self), "request failed");
         }
         let details: &[FieldError] = match &self {
             Self::Validation(details) => details,
@@ -199,7 +218,7 @@ impl From<sqlx::Error> for Error {
         if crate::meta::sqlx_is_unavailable(&err) {
             Self::Unavailable(err.to_string())
         } else {
-            Self::Internal(err.to_string())
+            Self::internal(err)
         }
     }
 }
@@ -220,7 +239,7 @@ impl From<StoreError> for Error {
         if err.is_unavailable() {
             Self::Unavailable(err.to_string())
         } else {
-            Self::Internal(err.to_string())
+            Self::internal(err)
         }
     }
 }
@@ -247,7 +266,7 @@ impl From<Error> for S3Error {
     fn from(err: Error) -> Self {
         match err {
             Error::Unavailable(why) => Self::Unavailable(why),
-            other => Self::Internal(other.to_string()),
+            other => Self::Internal(Box::new(other)),
         }
     }
 }
@@ -311,15 +330,15 @@ pub enum S3Error {
     /// A dependency (database, blob store, disk space) is down or full; logged, not returned.
     #[error("service unavailable: {0}")]
     Unavailable(String),
-    /// A failure on our side; logged, not returned.
+    /// A failure on our side; logged with its causes, not returned.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] BoxError),
 }
 
 impl S3Error {
-    /// Wraps an unexpected failure.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Internal(cause.to_string())
+    /// Wraps an unexpected failure, keeping its sources.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self::Internal(cause.into())
     }
 
     /// S3's error code and HTTP status for this error.
@@ -381,7 +400,7 @@ impl IntoResponse for S3Error {
             tracing::warn!(error = %why, "S3 request failed: a dependency is unavailable");
             "Service is unable to handle request.".to_owned()
         } else if status.is_server_error() {
-            tracing::error!(error = %self, "S3 request failed");
+            tracing::error!(error = %with_causes(&self), "S3 request failed");
             "We encountered an internal error. Please try again.".to_owned()
         } else {
             self.to_string()
@@ -399,5 +418,22 @@ impl IntoResponse for S3Error {
             body,
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_causes_for_the_log() {
+        let disk = std::io::Error::other("disk on fire");
+        let err = Error::from(StoreError::Io(disk));
+        assert!(matches!(err, Error::Internal(_)));
+        let logged = with_causes(&err);
+        assert!(logged.starts_with("internal error: "), "{logged}");
+        assert!(logged.contains("disk on fire"), "{logged}");
+        // The body stays generic.
+        assert_eq!(err.message(), "An Internal Error occurred");
     }
 }
