@@ -100,6 +100,7 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
         &background,
     );
     crate::variants::worker::spawn(&state, &background);
+    state.confirmer.spawn(&background);
     server::run(listener, state, server::shutdown_signal()).await?;
     // In-flight requests have drained: the background tasks finish what they are doing, then
     // the metadata store commits its queued inserts and closes.

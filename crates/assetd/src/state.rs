@@ -53,4 +53,6 @@ pub struct SharedState {
     pub delivery_cache: Arc<crate::delivery_cache::DeliveryCache>,
     /// Wakes an idle variant worker when an upload completes.
     pub variant_jobs: Arc<tokio::sync::Notify>,
+    /// Confirms uploads that bypass assetd (S3 storage), in the background.
+    pub confirmer: crate::confirmer::Confirmer,
 }

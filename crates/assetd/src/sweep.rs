@@ -1,8 +1,8 @@
 //! Background clean-up, so nothing is orphaned:
-//! - with S3 storage, open uploads are confirmed by looking at their objects (see
-//!   [`crate::confirm`]), so `hostedUrl` works without a read of the asset first;
 //! - a pending (or failed) asset whose upload window closed more than [`PENDING_GRACE`] ago is removed
-//!   (the grace lets an upload that started just before expiry finish);
+//!   (the grace lets an upload that started just before expiry finish); with S3 storage its
+//!   object is looked at one last time first ([`crate::confirmer::Confirmer::confirm_one`]).
+//!   Open uploads are the confirmer's, which checks them on its own schedule;
 //! - keys queued by deletes are deleted from the blob store, retried until the store succeeds.
 
 use std::time::Duration;
@@ -10,9 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::background::Background;
-use crate::confirm::{confirm, confirm_open_uploads};
+use crate::confirmer::Verdict;
 use crate::error::Error;
-use crate::meta::AssetState;
 use crate::state::AppState;
 
 /// How long after its policy expired a pending asset is kept.
@@ -30,18 +29,17 @@ pub struct SweepReport {
     pub blobs_failed: usize,
 }
 
-/// One pass over open uploads, expired pending assets and queued deletions, as of `now`.
+/// One pass over expired pending assets and queued deletions, as of `now`.
 pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, Error> {
     let (meta, blobs) = (state.meta.as_ref(), state.blobs.as_ref());
     let mut report = SweepReport::default();
-    confirm_open_uploads(state, None).await?;
     let cutoff = now - chrono::Duration::from_std(PENDING_GRACE).unwrap_or_default();
     for asset in meta.expired_pending_assets(cutoff, BATCH).await? {
         // A last look: bytes that arrived just before the window closed still count. If the
         // store cannot be asked, the asset waits for a later pass (its bytes may be there), and
         // the rest of the pass goes on.
-        match confirm(state, asset.clone()).await {
-            Ok(confirmed) if confirmed.state == AssetState::Uploaded => continue,
+        match state.confirmer.confirm_one(&asset).await {
+            Ok(Verdict::Uploaded { .. }) => continue,
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(asset = %asset.id, error = %e, "cannot check an expired upload; will retry");

@@ -46,12 +46,12 @@ pub fn spawn(state: &AppState, background: &Background) {
     }
 }
 
-/// Tells the pool that an asset of `content_type` was just uploaded. Only an image has a
-/// variant job to start; waking a worker for any other upload costs it a query that finds
-/// nothing.
-pub fn uploaded(state: &AppState, content_type: &str) {
+/// Tells the pool (through its wake-up, `state.variant_jobs`) that an asset of `content_type`
+/// was just uploaded. Only an image has a variant job to start; waking a worker for any other
+/// upload costs it a query that finds nothing.
+pub fn uploaded(variant_jobs: &Notify, content_type: &str) {
     if VariantFormat::from_content_type(content_type).is_some() {
-        state.variant_jobs.notify_one();
+        variant_jobs.notify_one();
     }
 }
 

@@ -47,9 +47,7 @@ async fn queued_deletions_are_retried_until_the_bytes_are_gone() {
     let id = created["id"].as_str().unwrap().parse().unwrap();
     // With S3 storage, let assetd see the upload first (as any read would).
     let asset = server.meta.get_asset(id).await.unwrap().unwrap();
-    assetd::confirm::confirm(&server.state, asset)
-        .await
-        .unwrap();
+    server.state.confirmer.check(asset).await.unwrap();
     // As if the process died between removing the row and deleting the bytes.
     server
         .meta

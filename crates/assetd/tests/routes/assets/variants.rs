@@ -318,10 +318,8 @@ async fn a_job_whose_worker_died_is_taken_again_when_its_lease_runs_out() {
         &encode(&photo(1000, 1000, false), ImageFormat::Png),
     )
     .await;
-    // (With S3 storage the upload is noticed first, as the sweep would.)
-    assetd::confirm::confirm_open_uploads(&server.state, None)
-        .await
-        .unwrap();
+    // (With S3 storage the upload is noticed first, as a read would.)
+    server.confirm_uploads().await;
     // A worker claims the job and dies before finishing it.
     let now = chrono::Utc::now();
     let lease = chrono::Duration::from_std(assetd::variants::worker::LEASE).unwrap();
