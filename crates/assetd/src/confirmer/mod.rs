@@ -25,8 +25,8 @@
 //!   those this node did not create — another node's, or any from before a restart — each
 //!   joining the backoff at the place its age calls for.
 //! - **Lists and folder reads** ([`Confirmer::hurry_site`]) never HEAD, write or wait: when the
-//!   site has tracked uploads (the cheap signal: creates on this node since their last check;
-//!   no query), its checks come forward, each no sooner than half its interval after its last
+//!   site has open uploads this node tracks (the cheap signal: uploads created here or adopted
+//!   and not yet settled; no query), their checks come forward, each no sooner than half its interval after its last
 //!   check, so a client polling a list at most doubles the backoff's pace. Otherwise a list
 //!   costs one uncontended lock. During an S3 outage lists answer from the database as usual.
 //! - **Single-asset reads** (Get, Update and Delete Asset, `hostedUrl` and `assetUrl` of a
@@ -35,7 +35,9 @@
 //!   share one check; a read that arrives while a check is in flight waits for the next one (the
 //!   check in flight may have looked before the bytes the reader knows of arrived). If the
 //!   store cannot be asked, or does not answer in time, the read is 503 as before: a pending
-//!   asset whose object cannot be looked at may well exist, so it is not a 404.
+//!   asset whose object cannot be looked at may well exist, so it is not a 404. (The price: an
+//!   S3 service that is up but takes over 1 s to answer a HEAD makes such a read 503 where it
+//!   used to answer late; the check goes on, so a retry finds it settled.)
 //! - **An outage** (the store unavailable) pauses background checks for 1 s, doubling up to
 //!   30 s while it lasts, and every HEAD is bounded by [`HEAD_BOUND`].
 //! - **The sweep** keeps removing expired uploads, after one last look through
