@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::config::{Settings, StorageConfig};
+use crate::confirmer::{self, Confirmer};
 use crate::ids::ObjectId;
 use crate::meta::postgres::PostgresMeta;
 use crate::meta::sqlite::SqliteMeta;
@@ -187,6 +188,16 @@ pub fn state(
         settings.region.clone(),
         settings.bucket.clone(),
     );
+    let settings = Arc::new(settings);
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let variant_jobs = Arc::new(tokio::sync::Notify::new());
+    let confirmer = Confirmer::new(confirmer::Handles {
+        meta: meta.clone(),
+        blobs: storage.blobs.clone(),
+        settings: settings.clone(),
+        metrics: metrics.clone(),
+        variant_jobs: variant_jobs.clone(),
+    });
     AppState::new(SharedState {
         meta,
         blobs: storage.blobs,
@@ -196,12 +207,13 @@ pub fn state(
             settings.token_cache_ttl,
         )),
         limiter: Arc::new(limiter),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
+        metrics,
         delivery_cache: Arc::new(crate::delivery_cache::DeliveryCache::new(
             settings.delivery_cache_ttl,
             settings.delivery_cache_bytes,
         )),
-        settings: Arc::new(settings),
-        variant_jobs: Arc::new(tokio::sync::Notify::new()),
+        settings,
+        variant_jobs,
+        confirmer,
     })
 }

@@ -1,6 +1,6 @@
-//! The service's background tasks (the sweep, the variant workers), stopped together: each is
-//! told to stop through one token, finishes what it is doing (a sweep pass, a variant job),
-//! and is awaited. `assetd serve` stops them after the HTTP drain, then closes the metadata
+//! The service's background tasks (the sweep, the variant workers, the confirmer), stopped
+//! together: each is told to stop through one token, finishes what it is doing (a sweep pass, a
+//! variant job, a check whose HEAD has answered), and is awaited. `assetd serve` stops them after the HTTP drain, then closes the metadata
 //! store (which commits its queued inserts and stops its own tasks).
 
 use std::future::Future;

@@ -95,11 +95,12 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
     let state = app::state(data.meta.clone(), storage, limiter, settings);
     let background = Background::new();
     crate::sweep::spawn(
-        state.clone(),
+        state.sweep_work(),
         std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
         &background,
     );
-    crate::variants::worker::spawn(&state, &background);
+    state.spawn_variant_workers(&background);
+    state.confirmer.spawn(&background);
     server::run(listener, state, server::shutdown_signal()).await?;
     // In-flight requests have drained: the background tasks finish what they are doing, then
     // the metadata store commits its queued inserts and closes.

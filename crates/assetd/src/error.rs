@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::confirmer::ConfirmError;
 use crate::meta::MetaError;
 use crate::storage::StoreError;
 
@@ -240,6 +241,18 @@ impl From<StoreError> for Error {
             Self::Unavailable(err.to_string())
         } else {
             Self::internal(err)
+        }
+    }
+}
+
+impl From<ConfirmError> for Error {
+    fn from(err: ConfirmError) -> Self {
+        match err {
+            // A pending asset whose object cannot be looked at may well exist: not a 404.
+            ConfirmError::Unavailable(_) | ConfirmError::NoAnswer(_) | ConfirmError::Stopped => {
+                Self::Unavailable(err.to_string())
+            }
+            ConfirmError::Failed(_) => Self::internal(err),
         }
     }
 }

@@ -7,7 +7,7 @@ pub mod app;
 pub mod background;
 pub mod cli;
 pub mod config;
-pub mod confirm;
+pub mod confirmer;
 pub mod connections;
 pub mod create_request;
 pub mod delivery_cache;

@@ -20,6 +20,34 @@ impl AppState {
     pub fn new(state: SharedState) -> Self {
         Self(Arc::new(state))
     }
+
+    /// The handles the variant workers use.
+    pub fn variant_work(&self) -> crate::variants::worker::VariantWork {
+        crate::variants::worker::VariantWork {
+            meta: self.meta.clone(),
+            blobs: self.blobs.clone(),
+            max_pixels: self.settings.variants.max_pixels,
+        }
+    }
+
+    /// The handles the sweep uses.
+    pub fn sweep_work(&self) -> crate::sweep::SweepWork {
+        crate::sweep::SweepWork {
+            meta: self.meta.clone(),
+            blobs: self.blobs.clone(),
+            confirmer: self.confirmer.clone(),
+        }
+    }
+
+    /// Starts the variant workers the settings ask for (see [`crate::variants::worker`]).
+    pub fn spawn_variant_workers(&self, background: &crate::background::Background) {
+        crate::variants::worker::spawn(
+            &self.variant_work(),
+            self.settings.variants.workers,
+            &self.variant_jobs,
+            background,
+        );
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -53,4 +81,6 @@ pub struct SharedState {
     pub delivery_cache: Arc<crate::delivery_cache::DeliveryCache>,
     /// Wakes an idle variant worker when an upload completes.
     pub variant_jobs: Arc<tokio::sync::Notify>,
+    /// Confirms uploads that bypass assetd (S3 storage), in the background.
+    pub confirmer: crate::confirmer::Confirmer,
 }

@@ -1,19 +1,20 @@
 //! Background clean-up, so nothing is orphaned:
-//! - with S3 storage, open uploads are confirmed by looking at their objects (see
-//!   [`crate::confirm`]), so `hostedUrl` works without a read of the asset first;
 //! - a pending (or failed) asset whose upload window closed more than [`PENDING_GRACE`] ago is removed
-//!   (the grace lets an upload that started just before expiry finish);
+//!   (the grace lets an upload that started just before expiry finish); with S3 storage its
+//!   object is looked at one last time first ([`crate::confirmer::Confirmer::confirm_one`]).
+//!   Open uploads are the confirmer's, which checks them on its own schedule;
 //! - keys queued by deletes are deleted from the blob store, retried until the store succeeds.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use std::sync::Arc;
+
 use crate::background::Background;
-use crate::confirm::{confirm, confirm_open_uploads};
-use crate::error::Error;
-use crate::meta::AssetState;
-use crate::state::AppState;
+use crate::confirmer::{Confirmer, Verdict};
+use crate::meta::{MetaError, MetaStore};
+use crate::storage::BlobStore;
 
 /// How long after its policy expired a pending asset is kept.
 pub const PENDING_GRACE: Duration = Duration::from_secs(15 * 60);
@@ -30,18 +31,29 @@ pub struct SweepReport {
     pub blobs_failed: usize,
 }
 
-/// One pass over open uploads, expired pending assets and queued deletions, as of `now`.
-pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport, Error> {
-    let (meta, blobs) = (state.meta.as_ref(), state.blobs.as_ref());
+/// What the sweep works with.
+#[derive(Clone)]
+pub struct SweepWork {
+    /// Expired assets and queued deletions.
+    pub meta: Arc<dyn MetaStore>,
+    /// Where queued keys are deleted.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The last look at an expired upload (S3 storage).
+    pub confirmer: Confirmer,
+}
+
+/// One pass over expired pending assets and queued deletions, as of `now`. A failing blob
+/// store only postpones deletions; a failing database ends the pass.
+pub async fn sweep_once(work: &SweepWork, now: DateTime<Utc>) -> Result<SweepReport, MetaError> {
+    let (meta, blobs) = (work.meta.as_ref(), work.blobs.as_ref());
     let mut report = SweepReport::default();
-    confirm_open_uploads(state, None).await?;
     let cutoff = now - chrono::Duration::from_std(PENDING_GRACE).unwrap_or_default();
     for asset in meta.expired_pending_assets(cutoff, BATCH).await? {
         // A last look: bytes that arrived just before the window closed still count. If the
         // store cannot be asked, the asset waits for a later pass (its bytes may be there), and
         // the rest of the pass goes on.
-        match confirm(state, asset.clone()).await {
-            Ok(confirmed) if confirmed.state == AssetState::Uploaded => continue,
+        match work.confirmer.confirm_one(&asset).await {
+            Ok(Verdict::Uploaded { .. }) => continue,
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(asset = %asset.id, error = %e, "cannot check an expired upload; will retry");
@@ -69,7 +81,7 @@ pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> Result<SweepRep
 
 /// Runs [`sweep_once`] every `every` until `background` is stopped (a pass under way is
 /// finished first).
-pub fn spawn(state: AppState, every: Duration, background: &Background) {
+pub fn spawn(work: SweepWork, every: Duration, background: &Background) {
     background.spawn(|stop| async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -78,7 +90,7 @@ pub fn spawn(state: AppState, every: Duration, background: &Background) {
                 () = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            match sweep_once(&state, Utc::now()).await {
+            match sweep_once(&work, Utc::now()).await {
                 Ok(report) if report != SweepReport::default() => tracing::info!(?report, "sweep"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweep failed"),

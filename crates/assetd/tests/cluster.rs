@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 struct Node {
     base: String,
     _dir: tempfile::TempDir,
+    /// The node's confirmer (S3 uploads are confirmed by it).
+    _background: assetd::background::Background,
 }
 
 struct Cluster {
@@ -69,10 +71,13 @@ async fn cluster(rate_limit: u32) -> Option<Cluster> {
         .await
         .unwrap();
         let state = app::state(data.meta.clone(), storage, limiter, settings);
+        let background = assetd::background::Background::new();
+        state.confirmer.spawn(&background);
         tokio::spawn(assetd::server::run(listener, state, std::future::pending()));
         nodes.push(Node {
             base: format!("http://{addr}"),
             _dir: dir,
+            _background: background,
         });
     }
     let first = first.unwrap();

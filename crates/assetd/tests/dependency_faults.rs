@@ -649,8 +649,9 @@ impl Traffic {
         if let Some(entry) = self.record.lock().unwrap().acknowledged.get_mut(&id) {
             entry.1 = true;
         }
-        // With S3 storage assetd learns of the upload when it next reads the asset (a HEAD of
-        // the object); until then its hostedUrl is a 404.
+        // With S3 storage assetd learns of the upload from its confirmer, in the background or
+        // at once when the asset is read (a HEAD of the object); until then its hostedUrl is a
+        // 404.
         if !self.uploads_bypass || self.read_asset(&id).await {
             self.record.lock().unwrap().hosted.push((
                 created["hostedUrl"].as_str().unwrap().to_owned(),

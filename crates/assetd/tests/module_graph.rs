@@ -23,6 +23,23 @@ const DOMAIN: &[&str] = &[
 /// Layers that may use only the domain.
 const ON_THE_DOMAIN_ONLY: &[&str] = &["meta", "storage"];
 
+/// Background services and the caches and limits requests use: each takes the few handles it
+/// needs, so none may import the app's state, the HTTP layer or its error type.
+const SERVICES: &[&str] = &[
+    "background",
+    "confirmer",
+    "delivery_cache",
+    "grant_cache",
+    "metrics",
+    "ratelimit",
+    "sweep",
+    "upload_signer",
+    "variants",
+];
+
+/// What sits above the services.
+const ABOVE_SERVICES: &[&str] = &["app", "cli", "error", "http", "server", "state"];
+
 /// Crates a domain module must not name.
 const FRAMEWORKS: &[&str] = &["axum", "hyper", "sqlx", "tokio", "tower"];
 
@@ -132,6 +149,18 @@ fn metadata_and_storage_depend_on_the_domain_only() {
         let above: Vec<_> = graph[*module]
             .iter()
             .filter(|i| !DOMAIN.contains(&i.as_str()))
+            .collect();
+        assert!(above.is_empty(), "{module} imports {above:?}");
+    }
+}
+
+#[test]
+fn services_take_handles_not_the_app_state() {
+    let (graph, _) = read_graph();
+    for module in SERVICES {
+        let above: Vec<_> = graph[*module]
+            .iter()
+            .filter(|i| ABOVE_SERVICES.contains(&i.as_str()))
             .collect();
         assert!(above.is_empty(), "{module} imports {above:?}");
     }

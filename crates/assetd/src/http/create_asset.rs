@@ -163,6 +163,8 @@ pub async fn create_asset(
         last_updated: now,
     };
     state.meta.insert_asset(&asset).await?;
+    // With S3 storage the bytes go straight to the S3 service: the confirmer looks for them.
+    state.confirmer.created(&asset);
 
     let bucket = state.signer.bucket();
     Ok(AssetUpload {

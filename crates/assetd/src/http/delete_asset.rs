@@ -40,8 +40,10 @@ pub async fn delete_asset(
     auth.require(Scope::AssetsWrite)?;
     // Look first: with S3 storage an upload may have arrived unnoticed, and an asset known to be
     // uploaded needs no re-deletion after its upload window.
-    let asset =
-        crate::confirm::confirm(&state, lookup::any_asset(&state, &auth, &asset_id).await?).await?;
+    let asset = state
+        .confirmer
+        .check(lookup::any_asset(&state, &auth, &asset_id).await?)
+        .await?;
     // The delete queues every variant's key too; these are removed now so the response means
     // they are gone. A variant planned after this read is removed by the sweep.
     let variants = state.meta.variants_of(&[asset.id]).await?;
@@ -51,6 +53,7 @@ pub async fn delete_asset(
         .delete_asset(asset.id, now)
         .await?
         .ok_or(Error::NotFound("asset"))?;
+    state.confirmer.forget(deleted.id);
     let keys: Vec<&str> = std::iter::once(deleted.storage_key.as_str())
         .chain(variants.iter().map(|v| v.storage_key.as_str()))
         .collect();

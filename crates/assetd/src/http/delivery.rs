@@ -184,7 +184,9 @@ async fn servable(state: &AppState, key: &str) -> Result<Option<Servable>, Error
             })
         }));
     }
-    let asset = crate::confirm::confirm(state, asset).await?;
+    // A pending asset's upload may have arrived: checked now, waiting at most the confirmer's
+    // short bound.
+    let asset = state.confirmer.check(asset).await?;
     Ok((asset.state == AssetState::Uploaded).then_some(Servable {
         key: asset.storage_key,
         content_type: asset.content_type,

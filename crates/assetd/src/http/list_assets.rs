@@ -56,7 +56,9 @@ pub async fn list_assets(
         }
         None => None,
     };
-    crate::confirm::confirm_open_uploads(&state, Some(site)).await?;
+    // Never a HEAD here: uploads of the site that may have arrived are checked in the
+    // background, and show in a later list.
+    state.confirmer.hurry_site(site);
     let assets = state.meta.list_assets(site, folder, page).await?;
     let ids: Vec<_> = assets.items.iter().map(|a| a.id).collect();
     let variants = state.meta.variants_of(&ids).await?;

@@ -22,9 +22,13 @@ pub async fn any_asset(state: &AppState, auth: &Auth, raw: &str) -> Result<Asset
 }
 
 /// The uploaded asset `raw` names, if the token sees its site. A pending asset (bytes not yet
-/// arrived) is not found: an asset exists for readers once its bytes do.
+/// arrived) is not found: an asset exists for readers once its bytes do. With S3 storage a
+/// pending asset is checked first, waiting for the confirmer at most its short bound.
 pub async fn uploaded_asset(state: &AppState, auth: &Auth, raw: &str) -> Result<Asset, Error> {
-    let asset = crate::confirm::confirm(state, any_asset(state, auth, raw).await?).await?;
+    let asset = state
+        .confirmer
+        .check(any_asset(state, auth, raw).await?)
+        .await?;
     if asset.state == AssetState::Uploaded {
         Ok(asset)
     } else {

@@ -171,7 +171,7 @@ async fn receive(
         state.blobs.delete(&verified.key).await?;
         return Err(S3Error::NoUploadExpected);
     }
-    variants::worker::uploaded(&state, &asset.content_type);
+    variants::worker::uploaded(&state.variant_jobs, &asset.content_type);
     tracing::info!(asset = %asset.id, size, "upload stored");
     state.metrics.upload("stored", size);
     Ok(success_response(&state, &bucket, &verified, &digest))

@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use super::plan::{self, VariantFormat, VariantSize};
 use super::render::{self, RenderError, RenderedVariant};
 use crate::background::Background;
-use crate::error::Error;
-use crate::meta::{Asset, AssetState, Variant, VariantJob, VariantOutcome, VariantState};
-use crate::state::AppState;
+use crate::meta::{
+    Asset, AssetState, MetaError, MetaStore, Variant, VariantJob, VariantOutcome, VariantState,
+};
+use crate::storage::{BlobStore, StoreError};
 
 /// How long a claimed job is reserved for its worker. A job takes about a second; if its
 /// worker dies, another takes the job when the lease runs out.
@@ -29,28 +30,56 @@ pub const MAX_ATTEMPTS: i64 = 5;
 
 pub use crate::config::VariantSettings;
 
-/// Starts the pool, which runs until `background` is stopped (a job under way is finished
-/// first; one not begun stays queued for the next start). Completed uploads notify
-/// `state.variant_jobs`, so their jobs start at once.
-pub fn spawn(state: &AppState, background: &Background) {
-    for _ in 0..state.settings.variants.workers {
-        let (state, wakeup) = (state.clone(), state.variant_jobs.clone());
-        background.spawn(|stop| run_worker(state, wakeup, stop));
+/// What a worker works with: the metadata, the blob store and the pixel limit.
+#[derive(Clone)]
+pub struct VariantWork {
+    /// Where jobs and variants are recorded.
+    pub meta: Arc<dyn MetaStore>,
+    /// Where originals are read and variants written.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Images with more pixels get a recorded error instead of variants.
+    pub max_pixels: u64,
+}
+
+/// Why a job could not be run now (it stays leased and is retried when the lease ends).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The database failed.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The original could not be read whole.
+    #[error("reading the original: {0}")]
+    Read(#[source] std::io::Error),
+    /// The resizing task panicked or was cancelled.
+    #[error("resizing: {0}")]
+    Render(#[source] tokio::task::JoinError),
+}
+
+/// Starts `workers` workers, which run until `background` is stopped (a job under way is
+/// finished first; one not begun stays queued for the next start). Completed uploads notify
+/// `wakeup` (see [`uploaded`]), so their jobs start at once.
+pub fn spawn(work: &VariantWork, workers: usize, wakeup: &Arc<Notify>, background: &Background) {
+    for _ in 0..workers {
+        let (work, wakeup) = (work.clone(), wakeup.clone());
+        background.spawn(|stop| run_worker(work, wakeup, stop));
     }
 }
 
-/// Tells the pool that an asset of `content_type` was just uploaded. Only an image has a
-/// variant job to start; waking a worker for any other upload costs it a query that finds
-/// nothing.
-pub fn uploaded(state: &AppState, content_type: &str) {
+/// Tells the pool (through its wake-up, `AppState::variant_jobs`) that an asset of `content_type`
+/// was just uploaded. Only an image has a variant job to start; waking a worker for any other
+/// upload costs it a query that finds nothing.
+pub fn uploaded(variant_jobs: &Notify, content_type: &str) {
     if VariantFormat::from_content_type(content_type).is_some() {
-        state.variant_jobs.notify_one();
+        variant_jobs.notify_one();
     }
 }
 
-async fn run_worker(state: AppState, wakeup: Arc<Notify>, stop: CancellationToken) {
+async fn run_worker(work: VariantWork, wakeup: Arc<Notify>, stop: CancellationToken) {
     while !stop.is_cancelled() {
-        match run_one(&state, Utc::now()).await {
+        match run_one(&work, Utc::now()).await {
             Ok(true) => continue,
             Ok(false) => {}
             // The store or database is failing: the job stays leased and is retried later.
@@ -65,18 +94,18 @@ async fn run_worker(state: AppState, wakeup: Arc<Notify>, stop: CancellationToke
 }
 
 /// Claims and runs one job as of `now`. Returns false when no job was waiting.
-pub async fn run_one(state: &AppState, now: DateTime<Utc>) -> Result<bool, Error> {
+pub async fn run_one(work: &VariantWork, now: DateTime<Utc>) -> Result<bool, JobError> {
     let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-    let Some(job) = state.meta.claim_variant_job(now, lease_until).await? else {
+    let Some(job) = work.meta.claim_variant_job(now, lease_until).await? else {
         return Ok(false);
     };
-    make_variants(state, job).await?;
-    state.meta.finish_variant_job(job.asset_id).await?;
+    make_variants(work, job).await?;
+    work.meta.finish_variant_job(job.asset_id).await?;
     Ok(true)
 }
 
-async fn make_variants(state: &AppState, job: VariantJob) -> Result<(), Error> {
-    let Some(asset) = state.meta.get_asset(job.asset_id).await? else {
+async fn make_variants(work: &VariantWork, job: VariantJob) -> Result<(), JobError> {
+    let Some(asset) = work.meta.get_asset(job.asset_id).await? else {
         return Ok(());
     };
     let Some(format) = VariantFormat::from_content_type(&asset.content_type) else {
@@ -85,7 +114,7 @@ async fn make_variants(state: &AppState, job: VariantJob) -> Result<(), Error> {
     if asset.state != AssetState::Uploaded {
         return Ok(());
     }
-    let existing = state.meta.variants_of(&[asset.id]).await?;
+    let existing = work.meta.variants_of(&[asset.id]).await?;
     let unfinished: Vec<&Variant> = existing
         .iter()
         .filter(|v| v.state == VariantState::Pending)
@@ -96,24 +125,23 @@ async fn make_variants(state: &AppState, job: VariantJob) -> Result<(), Error> {
     if job.attempts > MAX_ATTEMPTS {
         let why = format!("gave up after {MAX_ATTEMPTS} attempts");
         if existing.is_empty() {
-            record_unreadable(state, &asset, format, &why).await?;
+            record_unreadable(work, &asset, format, &why).await?;
         }
         for variant in unfinished {
-            state
-                .meta
+            work.meta
                 .finish_variant(&variant.storage_key, VariantOutcome::Failed(&why))
                 .await?;
         }
         return Ok(());
     }
 
-    let Some(original) = read_original(state, &asset).await? else {
+    let Some(original) = read_original(work, &asset).await? else {
         return Ok(()); // bytes gone: the asset is being deleted
     };
-    let max_pixels = state.settings.variants.max_pixels;
+    let max_pixels = work.max_pixels;
     let (width, height) = match render::dimensions(&original, format) {
         Ok(dimensions) => dimensions,
-        Err(e) => return record_unreadable(state, &asset, format, &e.to_string()).await,
+        Err(e) => return record_unreadable(work, &asset, format, &e.to_string()).await,
     };
     let sizes = plan::sizes(width, height);
     let too_large = render::check_pixels(width, height, max_pixels).err();
@@ -121,7 +149,7 @@ async fn make_variants(state: &AppState, job: VariantJob) -> Result<(), Error> {
         .iter()
         .map(|size| planned_variant(&asset, format, *size, too_large.as_ref()))
         .collect();
-    if !state.meta.plan_variants(asset.id, &planned).await? || too_large.is_some() {
+    if !work.meta.plan_variants(asset.id, &planned).await? || too_large.is_some() {
         return Ok(());
     }
 
@@ -133,9 +161,9 @@ async fn make_variants(state: &AppState, job: VariantJob) -> Result<(), Error> {
             },
         )
         .await
-        .map_err(Error::internal)?;
+        .map_err(JobError::Render)?;
     for (variant, outcome) in planned.iter().zip(rendered) {
-        store_variant(state, &asset, variant, outcome).await?;
+        store_variant(work, &asset, variant, outcome).await?;
     }
     Ok(())
 }
@@ -168,11 +196,11 @@ fn planned_variant(
 /// Records that no variant could be made because the image cannot be read: one failed entry
 /// of width 0 (no width is known), so the asset's `variants` carries the error.
 async fn record_unreadable(
-    state: &AppState,
+    work: &VariantWork,
     asset: &Asset,
     format: VariantFormat,
     why: &str,
-) -> Result<(), Error> {
+) -> Result<(), JobError> {
     let entry = Variant {
         storage_key: plan::variant_key(&asset.storage_key, 0),
         asset_id: asset.id,
@@ -186,48 +214,47 @@ async fn record_unreadable(
         error: Some(why.to_owned()),
     };
     tracing::warn!(asset = %asset.id, error = why, "image variants cannot be made");
-    state.meta.plan_variants(asset.id, &[entry]).await?;
+    work.meta.plan_variants(asset.id, &[entry]).await?;
     Ok(())
 }
 
-async fn read_original(state: &AppState, asset: &Asset) -> Result<Option<Vec<u8>>, Error> {
+async fn read_original(work: &VariantWork, asset: &Asset) -> Result<Option<Vec<u8>>, JobError> {
     let size = asset.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-    let Some(mut reader) = state.blobs.read(&asset.storage_key, 0, size).await? else {
+    let Some(mut reader) = work.blobs.read(&asset.storage_key, 0, size).await? else {
         return Ok(None);
     };
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     reader
         .read_to_end(&mut bytes)
         .await
-        .map_err(Error::internal)?;
+        .map_err(JobError::Read)?;
     Ok(Some(bytes))
 }
 
 async fn store_variant(
-    state: &AppState,
+    work: &VariantWork,
     asset: &Asset,
     variant: &Variant,
     outcome: Result<RenderedVariant, RenderError>,
-) -> Result<(), Error> {
+) -> Result<(), JobError> {
     let key = &variant.storage_key;
     let rendered = match outcome {
         Ok(rendered) => rendered,
         Err(e) => {
             tracing::warn!(asset = %asset.id, %key, error = %e, "variant failed");
-            state
-                .meta
+            work.meta
                 .finish_variant(key, VariantOutcome::Failed(&e.to_string()))
                 .await?;
             return Ok(());
         }
     };
     let file_hash = hex::encode(Md5::digest(&rendered.bytes));
-    let size = i64::try_from(rendered.bytes.len()).map_err(Error::internal)?;
-    state
-        .blobs
+    // A variant is a few MB at most: its length always fits.
+    let size = i64::try_from(rendered.bytes.len()).unwrap_or(i64::MAX);
+    work.blobs
         .put(key, Bytes::from(rendered.bytes), &asset.content_type)
         .await?;
-    let recorded = state
+    let recorded = work
         .meta
         .finish_variant(
             key,
@@ -240,7 +267,7 @@ async fn store_variant(
     if !recorded {
         // The asset was deleted while this variant was being written; its delete may have run
         // before the object existed, so remove it here.
-        state.blobs.delete(key).await?;
+        work.blobs.delete(key).await?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod util;
 
 mod assets;
+mod confirmer;
 mod files;
 mod folders;
 mod health;

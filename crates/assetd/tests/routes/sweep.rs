@@ -12,14 +12,16 @@ async fn expired_pending_assets_are_removed_and_uploaded_ones_kept() {
     let kept = upload(&server, "kept.png", b"kept").await;
 
     // Before the policy expires (plus grace) nothing is touched.
-    let report = sweep_once(&server.state, Utc::now()).await.unwrap();
+    let report = sweep_once(&server.state.sweep_work(), Utc::now())
+        .await
+        .unwrap();
     assert_eq!(report, SweepReport::default());
 
     let later = Utc::now()
         + Duration::hours(1)
         + Duration::from_std(PENDING_GRACE).unwrap()
         + Duration::minutes(1);
-    let report = sweep_once(&server.state, later).await.unwrap();
+    let report = sweep_once(&server.state.sweep_work(), later).await.unwrap();
     assert_eq!(report.expired_assets, 1);
     let pending_id = pending["id"].as_str().unwrap().parse().unwrap();
     assert!(server.meta.get_asset(pending_id).await.unwrap().is_none());
@@ -47,9 +49,7 @@ async fn queued_deletions_are_retried_until_the_bytes_are_gone() {
     let id = created["id"].as_str().unwrap().parse().unwrap();
     // With S3 storage, let assetd see the upload first (as any read would).
     let asset = server.meta.get_asset(id).await.unwrap().unwrap();
-    assetd::confirm::confirm(&server.state, asset)
-        .await
-        .unwrap();
+    server.state.confirmer.check(asset).await.unwrap();
     // As if the process died between removing the row and deleting the bytes.
     server
         .meta
@@ -58,7 +58,9 @@ async fn queued_deletions_are_retried_until_the_bytes_are_gone() {
         .unwrap()
         .unwrap();
     assert_eq!(server.stored().await.0.len(), 1);
-    let report = sweep_once(&server.state, Utc::now()).await.unwrap();
+    let report = sweep_once(&server.state.sweep_work(), Utc::now())
+        .await
+        .unwrap();
     assert_eq!(report.blobs_deleted, 1);
     assert_eq!(server.stored().await, (vec![], 0));
     assert!(

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use assetd::app::{self, DataDir};
+use assetd::background::Background;
 use assetd::config::{ServeArgs, Settings};
 use assetd::ids::ObjectId;
 use assetd::meta::MetaStore;
@@ -30,6 +31,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub state: AppState,
     pub dir: tempfile::TempDir,
+    /// The variant workers and the confirmer, stopped after the server as `assetd serve` does.
+    pub background: Background,
     stop: Option<oneshot::Sender<()>>,
     // Dropped last: the database outlives the server using it.
     _db: Option<pg::FreshDatabase>,
@@ -42,6 +45,11 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_with_args(&[], adjust).await
+    }
+
+    /// A server with these `assetd serve` flags on top of the environment's configuration.
+    pub async fn start_with_args(flags: &[&str], adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = match std::env::var("ASSETD_TEST_POSTGRES") {
             Ok(v) if v == "1" => Some(pg::FreshDatabase::create().await),
@@ -53,7 +61,7 @@ impl TestServer {
         let first = app::first_run(data.meta.as_ref()).await.unwrap().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let args = ServeArgs::parse_args(Vec::<String>::new());
+        let args = ServeArgs::parse_args(flags.iter().map(|f| (*f).to_owned()));
         let mut settings = Settings::new(&args, addr).unwrap();
         // Tests make variants on demand (`drain_variant_jobs`), so what an asset lists never
         // depends on a background worker's timing; a test that wants the pool turns it on.
@@ -68,7 +76,9 @@ impl TestServer {
         .await
         .unwrap();
         let state = app::state(data.meta.clone(), storage, limiter, settings);
-        assetd::variants::worker::spawn(&state, &assetd::background::Background::new());
+        let background = Background::new();
+        state.spawn_variant_workers(&background);
+        state.confirmer.spawn(&background);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(assetd::server::run(listener, state.clone(), async {
             let _ = stopped.await;
@@ -84,6 +94,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             state,
             dir,
+            background,
             stop: Some(stop),
             task: Some(task),
             _db: db,
@@ -122,14 +133,43 @@ impl TestServer {
         self.state.receiver.is_some()
     }
 
-    /// Runs every queued variant job now (as the worker pool would); returns how many ran.
-    pub async fn drain_variant_jobs(&self) -> usize {
-        // With S3 storage uploads bypass assetd: notice them first, as the sweep would.
-        assetd::confirm::confirm_open_uploads(&self.state, None)
+    /// With S3 storage, checks every open upload now (as a read of each would), so what arrived
+    /// is confirmed; with the embedded store, nothing to do.
+    pub async fn confirm_uploads(&self) {
+        let open = self
+            .meta
+            .open_uploads(None, chrono::Utc::now(), 1000)
             .await
             .unwrap();
+        for asset in open {
+            self.state.confirmer.check(asset).await.unwrap();
+        }
+    }
+
+    /// Waits (polling the database, at most 5 s) until the confirmer has settled asset `id` in
+    /// the background, without any read of it; returns its state.
+    pub async fn settled(&self, id: &str) -> assetd::meta::AssetState {
+        let id = id.parse().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let asset = self.meta.get_asset(id).await.unwrap().unwrap();
+            if asset.state != assetd::meta::AssetState::Pending {
+                return asset.state;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "asset {id} still pending after 5 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs every queued variant job now (as the worker pool would); returns how many ran.
+    pub async fn drain_variant_jobs(&self) -> usize {
+        // With S3 storage uploads bypass assetd: make sure they are noticed first.
+        self.confirm_uploads().await;
         let mut ran = 0;
-        while assetd::variants::worker::run_one(&self.state, chrono::Utc::now())
+        while assetd::variants::worker::run_one(&self.state.variant_work(), chrono::Utc::now())
             .await
             .unwrap()
         {
@@ -145,6 +185,13 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
+        // As `assetd serve` does after the HTTP drain: every background task stops, in time.
+        assert!(
+            self.background
+                .stop(std::time::Duration::from_secs(10))
+                .await,
+            "background tasks did not stop"
+        );
     }
 }
 
@@ -287,6 +334,12 @@ pub async fn upload_into(
         .await
         .unwrap();
     assert_eq!(posted.status(), 201);
+    if !server.embedded() {
+        // With S3 storage the bytes went to the S3 service; a client sees the asset in lists once
+        // assetd's confirmer has noticed them in the background (no read asks it to). Wait for
+        // that here (bounded, 5 s), so the tests' assertions about lists hold as they are.
+        server.settled(created["id"].as_str().unwrap()).await;
+    }
     created
 }
 

@@ -95,7 +95,7 @@ async fn a_pending_asset_can_be_deleted_and_its_upload_is_then_refused() {
         // An S3 service accepts it (the policy is still valid); the sweep deletes it again.
         assert!(posted.status().is_success());
         assert_eq!(server.stored().await.0.len(), 1);
-        assetd::sweep::sweep_once(&server.state, chrono::Utc::now())
+        assetd::sweep::sweep_once(&server.state.sweep_work(), chrono::Utc::now())
             .await
             .unwrap();
     }

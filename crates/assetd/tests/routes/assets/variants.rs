@@ -318,10 +318,8 @@ async fn a_job_whose_worker_died_is_taken_again_when_its_lease_runs_out() {
         &encode(&photo(1000, 1000, false), ImageFormat::Png),
     )
     .await;
-    // (With S3 storage the upload is noticed first, as the sweep would.)
-    assetd::confirm::confirm_open_uploads(&server.state, None)
-        .await
-        .unwrap();
+    // (With S3 storage the upload is noticed first, as a read would.)
+    server.confirm_uploads().await;
     // A worker claims the job and dies before finishing it.
     let now = chrono::Utc::now();
     let lease = chrono::Duration::from_std(assetd::variants::worker::LEASE).unwrap();
@@ -334,7 +332,7 @@ async fn a_job_whose_worker_died_is_taken_again_when_its_lease_runs_out() {
     assert_eq!(job.attempts, 1);
     // While the lease lasts, nobody else takes it.
     assert!(
-        !assetd::variants::worker::run_one(&server.state, now)
+        !assetd::variants::worker::run_one(&server.state.variant_work(), now)
             .await
             .unwrap()
     );
@@ -345,12 +343,12 @@ async fn a_job_whose_worker_died_is_taken_again_when_its_lease_runs_out() {
     // After it, the next worker does.
     let later = now + lease + chrono::Duration::seconds(1);
     assert!(
-        assetd::variants::worker::run_one(&server.state, later)
+        assetd::variants::worker::run_one(&server.state.variant_work(), later)
             .await
             .unwrap()
     );
     assert!(
-        !assetd::variants::worker::run_one(&server.state, later)
+        !assetd::variants::worker::run_one(&server.state.variant_work(), later)
             .await
             .unwrap()
     );
