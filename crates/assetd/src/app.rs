@@ -137,16 +137,28 @@ pub async fn create_site(meta: &dyn MetaStore, name: &str) -> Result<ObjectId, M
     Ok(id)
 }
 
-/// Creates a token for `sites` with `scopes`; returns the token text, which is not stored.
+/// Creates a token for `sites` with `scopes`, working for `expires_in` if given; returns the
+/// token text, which is not stored.
 pub async fn create_token(
     meta: &dyn MetaStore,
     sites: &[ObjectId],
     scopes: Scopes,
+    expires_in: Option<std::time::Duration>,
 ) -> Result<zeroize::Zeroizing<String>, MetaError> {
-    let now = Utc::now();
+    let now = crate::timestamp::now();
+    let expires_at = expires_in
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .and_then(|d| now.checked_add_signed(d));
     let (token, hash) = tokens::generate();
-    meta.create_token(ObjectId::generate(now), &hash, scopes, sites, now)
-        .await?;
+    meta.create_token(
+        ObjectId::generate(now),
+        &hash,
+        scopes,
+        sites,
+        now,
+        expires_at,
+    )
+    .await?;
     Ok(token)
 }
 
@@ -156,7 +168,7 @@ pub async fn first_run(meta: &dyn MetaStore) -> Result<Option<FirstRun>, MetaErr
         return Ok(None);
     }
     let site_id = create_site(meta, "My site").await?;
-    let token = create_token(meta, &[site_id], Scopes::ALL).await?;
+    let token = create_token(meta, &[site_id], Scopes::ALL, None).await?;
     Ok(Some(FirstRun { site_id, token }))
 }
 
@@ -203,6 +215,7 @@ pub fn state(
         blobs: storage.blobs,
         receiver: storage.receiver,
         signer: Arc::new(signer),
+        token_usage: Arc::default(),
         grants: Arc::new(crate::grant_cache::GrantCache::new(
             settings.token_cache_ttl,
         )),

@@ -12,6 +12,7 @@ use crate::config::{
     VariantsArgs,
 };
 use crate::server;
+use crate::token_listing;
 
 /// Why a command failed; printed by `main` before exiting with status 1.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,12 +48,35 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Upload(_) | Command::Variants(_) => unreachable!("handled above"),
-        Command::Token(TokenCommand::Create { sites, scope }) => {
+        Command::Token(TokenCommand::Create {
+            sites,
+            scope,
+            expires_in,
+        }) => {
             if scope.is_empty() {
                 return Err("--scope must name at least one scope".into());
             }
-            let token = app::create_token(data.meta.as_ref(), &sites, scope).await?;
+            let token = app::create_token(data.meta.as_ref(), &sites, scope, expires_in).await?;
             println!("{}", token.as_str());
+            Ok(())
+        }
+        Command::Token(TokenCommand::List { site, json }) => {
+            let tokens = data.meta.list_tokens(site).await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                for token in &tokens {
+                    writeln!(out, "{}", token_listing::json_line(token))?;
+                }
+            } else {
+                write!(out, "{}", token_listing::table(&tokens, chrono::Utc::now()))?;
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { token_id }) => {
+            if !data.meta.revoke_token(token_id).await? {
+                return Err(format!("no token has the id {token_id}").into());
+            }
+            println!("revoked {token_id}");
             Ok(())
         }
     }
@@ -100,6 +124,12 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
         &background,
     );
     state.spawn_variant_workers(&background);
+    crate::token_usage::spawn(
+        state.token_usage.clone(),
+        state.meta.clone(),
+        crate::token_usage::FLUSH_EVERY,
+        &background,
+    );
     state.confirmer.spawn(&background);
     server::run(listener, state, server::shutdown_signal()).await?;
     // In-flight requests have drained: the background tasks finish what they are doing, then

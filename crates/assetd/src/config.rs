@@ -145,6 +145,24 @@ pub enum TokenCommand {
         /// Scopes, comma-separated: assets:read, assets:write.
         #[arg(long, default_value = "assets:read,assets:write")]
         scope: Scopes,
+        /// The token stops working after this long (`90m`, `12h`, `30d`, `2w`); default never.
+        #[arg(long, value_parser = crate::timestamp::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// List tokens: id, scopes, sites, created, last used, expiry (never the token itself).
+    List {
+        /// Only tokens that may see this site.
+        #[arg(long)]
+        site: Option<ObjectId>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (from `assetd token list`): it gets 401 on every node within
+    /// `--token-cache-secs`.
+    Revoke {
+        /// The token's id.
+        token_id: ObjectId,
     },
 }
 

@@ -70,6 +70,7 @@ mod tests {
             token_id: ObjectId::generate(chrono::Utc::now()),
             scopes: Scopes::ALL,
             sites: vec![],
+            expires_at: None,
         })
     }
 

@@ -28,6 +28,8 @@ pub mod state;
 pub mod storage;
 pub mod sweep;
 pub mod timestamp;
+pub mod token_listing;
+pub mod token_usage;
 pub mod tokens;
 pub mod upload_signer;
 pub mod urls;

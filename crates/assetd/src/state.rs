@@ -71,6 +71,8 @@ pub struct SharedState {
     pub signer: Arc<UploadSigner>,
     /// Recently seen token grants.
     pub grants: Arc<crate::grant_cache::GrantCache>,
+    /// Token uses not yet written.
+    pub token_usage: Arc<crate::token_usage::TokenUsage>,
     /// Per-token request limits.
     pub limiter: Arc<RateLimiter>,
     /// Prometheus collectors.

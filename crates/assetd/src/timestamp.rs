@@ -24,9 +24,62 @@ pub fn format(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// A duration as people write it on a command line: a whole number and a unit, `s`, `m`, `h`,
+/// `d` or `w` (`90s`, `15m`, `12h`, `30d`, `2w`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, BadDuration> {
+    let bad = || BadDuration(text.to_owned());
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    let total = number.checked_mul(seconds).ok_or_else(bad)?;
+    // Past the year 10000 chrono cannot represent the expiry: refuse rather than wrap.
+    if number == 0 || total > 100 * 365 * 86_400 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+/// A duration [`parse_duration`] does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a duration: write a whole number and a unit (s, m, h, d or w), e.g. 30d; at most 100 years"
+)]
+pub struct BadDuration(pub String);
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn durations_are_a_number_and_a_unit() {
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("15m").unwrap().as_secs(), 900);
+        assert_eq!(parse_duration("12h").unwrap().as_secs(), 43_200);
+        assert_eq!(parse_duration("30d").unwrap().as_secs(), 2_592_000);
+        assert_eq!(parse_duration("2w").unwrap().as_secs(), 1_209_600);
+        for bad in [
+            "",
+            "30",
+            "d",
+            "-5d",
+            "1.5h",
+            "5y",
+            "0s",
+            "30 d",
+            "99999999999w",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn formats_like_webflow_with_milliseconds() {

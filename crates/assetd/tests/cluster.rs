@@ -31,6 +31,9 @@ struct Cluster {
 /// The nodes' delivery cache lifetime: how long a node may serve an asset another node deleted.
 const DELIVERY_CACHE_SECS: u64 = 2;
 
+/// The nodes' token cache lifetime: how long a node may accept a token revoked meanwhile.
+const TOKEN_CACHE_SECS: u64 = 1;
+
 fn redis_url() -> String {
     std::env::var("ASSETD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
@@ -60,6 +63,8 @@ async fn cluster(rate_limit: u32) -> Option<Cluster> {
             rate_limit.to_string(),
             "--delivery-cache-secs".to_owned(),
             DELIVERY_CACHE_SECS.to_string(),
+            "--token-cache-secs".to_owned(),
+            TOKEN_CACHE_SECS.to_string(),
         ]);
         let settings = Settings::new(&args, addr).unwrap();
         let storage = app::Storage::open(&data, &settings.storage).unwrap();
@@ -279,6 +284,44 @@ async fn a_tokens_rate_limit_is_shared_by_the_nodes() {
             .parse()
             .unwrap();
         assert!((1..=60).contains(&retry));
+    }
+}
+
+#[tokio::test]
+async fn a_token_revoked_once_gets_401_on_every_node_within_the_token_cache_ttl() {
+    let Some(c) = cluster(10_000).await else {
+        return;
+    };
+    let path = format!("/v2/sites/{}/assets", c.site);
+    for node in [0, 1] {
+        let response = c
+            .on(node, reqwest::Method::GET, &path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "node {node} caches the grant");
+    }
+    let tokens = c.meta.list_tokens(None).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert!(c.meta.revoke_token(tokens[0].id).await.unwrap());
+    let revoked_at = std::time::Instant::now();
+    for node in [0, 1] {
+        // Bounded: the cache's TTL plus a margin.
+        let mut status = 0;
+        while revoked_at.elapsed() < std::time::Duration::from_secs(TOKEN_CACHE_SECS + 2) {
+            status = c
+                .on(node, reqwest::Method::GET, &path)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if status == 401 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 401, "node {node}");
     }
 }
 

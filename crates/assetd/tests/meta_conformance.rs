@@ -86,6 +86,7 @@ async fn tokens_and_sites(meta: Arc<dyn MetaStore>) {
         Scopes::ALL,
         &[a, b],
         now(),
+        None,
     )
     .await
     .unwrap();
@@ -106,6 +107,7 @@ async fn tokens_and_sites(meta: Arc<dyn MetaStore>) {
             Scopes::ALL,
             &[ghost],
             now(),
+            None,
         )
         .await
         .unwrap_err();
@@ -615,6 +617,75 @@ async fn variant_jobs(meta: Arc<dyn MetaStore>) {
     );
 }
 
+async fn token_lifecycle(meta: Arc<dyn MetaStore>) {
+    let (a, b) = (site(meta.as_ref()).await, site(meta.as_ref()).await);
+    let t0 = now();
+    let expires = t0 + chrono::Duration::hours(1);
+    let (first, second) = (ObjectId::generate(t0), ObjectId::generate(t0));
+    let (first_hash, second_hash) = (TokenHash::of("first"), TokenHash::of("second"));
+    meta.create_token(first, &first_hash, Scopes::ALL, &[a, b], t0, Some(expires))
+        .await
+        .unwrap();
+    let later = t0 + chrono::Duration::seconds(1);
+    meta.create_token(
+        second,
+        &second_hash,
+        "assets:read".parse().unwrap(),
+        &[b],
+        later,
+        None,
+    )
+    .await
+    .unwrap();
+
+    // The expiry comes back with the grant, which says when it has passed.
+    let grant = meta.find_token(&first_hash).await.unwrap().unwrap();
+    assert_eq!(grant.expires_at, Some(expires));
+    assert!(!grant.expired(t0) && grant.expired(expires));
+    assert_eq!(
+        meta.find_token(&second_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        None
+    );
+
+    // Listed oldest first, with their sites; by site, only those granted it.
+    let all = meta.list_tokens(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [first, second]
+    );
+    let mut sites = vec![a, b];
+    sites.sort();
+    assert_eq!(all[0].sites, sites);
+    assert_eq!(
+        (all[0].created_on, all[0].expires_at, all[0].last_used),
+        (t0, Some(expires), None)
+    );
+    assert_eq!(all[1].scopes.to_string(), "assets:read");
+    let of_a = meta.list_tokens(Some(a)).await.unwrap();
+    assert_eq!(of_a.iter().map(|t| t.id).collect::<Vec<_>>(), [first]);
+
+    // Last use: a later time wins, an earlier one (from a slower node) does not go back.
+    let used = t0 + chrono::Duration::minutes(5);
+    meta.record_token_use(&[(first, used), (second, t0)])
+        .await
+        .unwrap();
+    meta.record_token_use(&[(first, t0)]).await.unwrap();
+    let all = meta.list_tokens(None).await.unwrap();
+    assert_eq!((all[0].last_used, all[1].last_used), (Some(used), Some(t0)));
+
+    // Revoked: gone with its grants; a second revoke finds nothing; the other token stays.
+    assert!(meta.revoke_token(first).await.unwrap());
+    assert!(!meta.revoke_token(first).await.unwrap());
+    assert!(meta.find_token(&first_hash).await.unwrap().is_none());
+    assert!(meta.list_tokens(Some(a)).await.unwrap().is_empty());
+    assert_eq!(meta.list_tokens(None).await.unwrap().len(), 1);
+    assert!(meta.find_token(&second_hash).await.unwrap().is_some());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -645,6 +716,7 @@ macro_rules! conformance {
 conformance!(
     concurrent_inserts_fail_alone,
     tokens_and_sites,
+    token_lifecycle,
     folders,
     concurrent_duplicate_folders,
     assets_lifecycle,

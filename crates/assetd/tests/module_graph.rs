@@ -33,6 +33,7 @@ const SERVICES: &[&str] = &[
     "metrics",
     "ratelimit",
     "sweep",
+    "token_usage",
     "upload_signer",
     "variants",
 ];

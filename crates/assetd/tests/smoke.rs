@@ -372,3 +372,101 @@ fn sigterm_with_work_in_every_queue_exits_cleanly_and_leaves_nothing_half_done()
     }
     kill_and_wait(&mut child);
 }
+
+/// The status of `GET /v2/sites` with `token`.
+fn sites_status(client: &reqwest::blocking::Client, addr: &str, token: &str) -> u16 {
+    client
+        .get(format!("http://{addr}/v2/sites"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Polls until `token` gets 401, at most `bound`; returns the last status.
+fn until_refused(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    token: &str,
+    bound: std::time::Duration,
+) -> u16 {
+    let start = std::time::Instant::now();
+    loop {
+        let status = sites_status(client, addr, token);
+        if status == 401 || start.elapsed() > bound {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn tokens_are_listed_without_their_secret_expire_and_are_revoked_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, printed) = serve(dir.path(), &["--token-cache-secs", "1"]);
+    let site = printed[0].rsplit(' ').next().unwrap().to_owned();
+    let first = printed[1].rsplit(' ').next().unwrap().to_owned();
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(sites_status(&client, &addr, &first), 200);
+
+    let short = output(assetd(dir.path()).args([
+        "token",
+        "create",
+        "--site",
+        &site,
+        "--scope",
+        "assets:read",
+        "--expires-in",
+        "3s",
+    ]))
+    .trim()
+    .to_owned();
+    assert_eq!(sites_status(&client, &addr, &short), 200);
+    let bad = assetd(dir.path())
+        .args(["token", "create", "--site", &site, "--expires-in", "soon"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+
+    // The table and the JSON lines name every token, never its secret.
+    let table = output(assetd(dir.path()).args(["token", "list"]));
+    assert!(table.starts_with("ID"), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+    let json = output(assetd(dir.path()).args(["token", "list", "--site", &site, "--json"]));
+    for listing in [&table, &json] {
+        assert!(!listing.contains(&first) && !listing.contains(&short));
+    }
+    let tokens: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens[0]["sites"], serde_json::json!([site]));
+    assert!(tokens[0]["expiresOn"].is_null());
+    assert!(tokens[1]["expiresOn"].is_string());
+    assert_eq!(tokens[1]["scopes"], "assets:read");
+
+    // Revoked: 401 within the token cache's TTL; the other token keeps working.
+    let first_id = tokens[0]["id"].as_str().unwrap();
+    let revoked = output(assetd(dir.path()).args(["token", "revoke", first_id]));
+    assert_eq!(revoked.trim(), format!("revoked {first_id}"));
+    let bound = std::time::Duration::from_secs(3);
+    assert_eq!(until_refused(&client, &addr, &first, bound), 401);
+    assert_eq!(sites_status(&client, &addr, &short), 200);
+    let again = assetd(dir.path())
+        .args(["token", "revoke", first_id])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a second revoke finds nothing");
+
+    // Expired: 401 from its expiry on.
+    assert_eq!(until_refused(&client, &addr, &short, bound + bound), 401);
+
+    // Last use is written at shutdown at the latest.
+    kill_and_wait(&mut child);
+    let json = output(assetd(dir.path()).args(["token", "list", "--json"]));
+    let left: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(left["id"], tokens[1]["id"]);
+    assert!(left["lastUsed"].is_string(), "{left}");
+}

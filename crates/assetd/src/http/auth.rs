@@ -76,6 +76,9 @@ pub async fn authenticate(
         },
         None => None,
     };
+    // An expired token is no token: 401, and its requests count against the client's address.
+    let now = chrono::Utc::now();
+    let grant = grant.filter(|grant| !grant.expired(now));
     let key = match &grant {
         Some(grant) => RateKey::Token(grant.token_id),
         None => RateKey::Client(
@@ -95,6 +98,7 @@ pub async fn authenticate(
         }
         .into_response()
     } else if let Some(grant) = grant {
+        state.token_usage.note(grant.token_id, now);
         request.extensions_mut().insert(Auth(grant));
         next.run(request).await
     } else {

@@ -38,6 +38,8 @@ pub struct TokenGrant {
     pub scopes: Scopes,
     /// The sites it may see.
     pub sites: Vec<ObjectId>,
+    /// When it stops working, if it ever does.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl TokenGrant {
@@ -45,6 +47,29 @@ impl TokenGrant {
     pub fn sees(&self, site: ObjectId) -> bool {
         self.sites.contains(&site)
     }
+
+    /// Whether the token has expired at `now` (checked on every request, so a cached grant
+    /// stops working at its expiry to the second).
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A token as an operator sees it: everything but the token itself (which is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The token's record id, what `assetd token revoke` takes.
+    pub id: ObjectId,
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// The sites it may see, oldest grant first.
+    pub sites: Vec<ObjectId>,
+    /// When it was created.
+    pub created_on: DateTime<Utc>,
+    /// When a request last used it, as recorded (up to a minute late, see `token_usage`).
+    pub last_used: Option<DateTime<Utc>>,
+    /// When it stops working, if it ever does.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Where an asset's upload stands.
@@ -341,7 +366,7 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn count_sites(&self) -> Result<i64, MetaError>;
     /// The sites with these ids that exist, oldest first.
     async fn sites(&self, ids: &[ObjectId]) -> Result<Vec<Site>, MetaError>;
-    /// Stores a token's hash, scopes and sites.
+    /// Stores a token's hash, scopes, sites and expiry.
     async fn create_token(
         &self,
         token_id: ObjectId,
@@ -349,9 +374,17 @@ pub trait MetaStore: Send + Sync + 'static {
         scopes: Scopes,
         sites: &[ObjectId],
         now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), MetaError>;
-    /// Looks a token up by its hash.
+    /// Looks a token up by its hash (an expired one too: the caller checks
+    /// [`TokenGrant::expired`]).
     async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenGrant>, MetaError>;
+    /// Every token (or those granted `site`), oldest first.
+    async fn list_tokens(&self, site: Option<ObjectId>) -> Result<Vec<TokenInfo>, MetaError>;
+    /// Deletes a token and its grants. Returns false if it does not exist.
+    async fn revoke_token(&self, token_id: ObjectId) -> Result<bool, MetaError>;
+    /// Records when tokens were last used (a later time than the stored one wins).
+    async fn record_token_use(&self, uses: &[(ObjectId, DateTime<Utc>)]) -> Result<(), MetaError>;
     /// Whether `folder` is a folder of `site`.
     async fn folder_in_site(&self, site: ObjectId, folder: ObjectId) -> Result<bool, MetaError>;
     /// Creates a folder (used by tests and, later, the folders API).

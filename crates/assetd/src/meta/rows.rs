@@ -46,6 +46,17 @@ where
         .map_err(decode_error)
 }
 
+/// A `scopes` column.
+pub fn scopes<R>(row: &R) -> Result<crate::scopes::Scopes, MetaError>
+where
+    R: SqlRow,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let text: String = row.try_get("scopes")?;
+    text.parse().map_err(decode_error)
+}
+
 /// A `sites` row as `(id, name, created_on)`.
 pub fn site((id, name, created_on): (String, String, i64)) -> Result<super::Site, MetaError> {
     Ok(super::Site {

@@ -21,11 +21,12 @@ use super::group_commit::InsertQueue;
 use super::statements::values_list;
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
-    TokenGrant, Variant, VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
+    TokenGrant, TokenInfo, Variant, VariantJob, VariantOutcome, keep_until, rows,
+    variant_outcome_columns,
 };
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
-use crate::timestamp::to_millis;
+use crate::timestamp::{from_millis, to_millis};
 use crate::tokens::TokenHash;
 
 /// Metadata in a SQL database.
@@ -150,15 +151,18 @@ where
         scopes: Scopes,
         sites: &[ObjectId],
         now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), MetaError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO tokens (id, token_hash, scopes, created_on) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO tokens (id, token_hash, scopes, created_on, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_id.to_string())
         .bind(&hash.0[..])
         .bind(scopes.to_string())
         .bind(to_millis(now))
+        .bind(expires_at.map(to_millis))
         .execute(&mut *tx)
         .await?;
         for site in sites {
@@ -184,11 +188,12 @@ where
     }
 
     async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenGrant>, MetaError> {
-        let Some(row) =
-            sqlx::query("SELECT id, token_hash, scopes FROM tokens WHERE token_hash = $1")
-                .bind(&hash.0[..])
-                .fetch_optional(&self.pool)
-                .await?
+        let Some(row) = sqlx::query(
+            "SELECT id, token_hash, scopes, expires_at FROM tokens WHERE token_hash = $1",
+        )
+        .bind(&hash.0[..])
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
@@ -197,10 +202,8 @@ where
             return Ok(None);
         }
         let token_id = rows::id(&row, "id")?;
-        let scopes: String = row.try_get("scopes")?;
-        let scopes = scopes
-            .parse()
-            .map_err(|e| MetaError::Backend(sqlx::Error::Decode(Box::new(e))))?;
+        let scopes = rows::scopes(&row)?;
+        let expires_at: Option<i64> = row.try_get("expires_at")?;
         let sites = sqlx::query("SELECT site_id FROM token_sites WHERE token_id = $1")
             .bind(token_id.to_string())
             .fetch_all(&self.pool)
@@ -212,7 +215,73 @@ where
             token_id,
             scopes,
             sites,
+            expires_at: expires_at.map(from_millis),
         }))
+    }
+
+    async fn list_tokens(&self, site: Option<ObjectId>) -> Result<Vec<TokenInfo>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT id, scopes, created_on, last_used_at, expires_at FROM tokens t \
+             WHERE CAST($1 AS TEXT) IS NULL OR EXISTS ( \
+               SELECT 1 FROM token_sites s WHERE s.token_id = t.id AND s.site_id = $1) \
+             ORDER BY created_on, id",
+        )
+        .bind(site.map(|s| s.to_string()))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tokens = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let last_used: Option<i64> = row.try_get("last_used_at")?;
+            let expires_at: Option<i64> = row.try_get("expires_at")?;
+            tokens.push(TokenInfo {
+                id: rows::id(row, "id")?,
+                scopes: rows::scopes(row)?,
+                sites: Vec::new(),
+                created_on: from_millis(row.try_get("created_on")?),
+                last_used: last_used.map(from_millis),
+                expires_at: expires_at.map(from_millis),
+            });
+        }
+        let ids: Vec<ObjectId> = tokens.iter().map(|t| t.id).collect();
+        if ids.is_empty() {
+            return Ok(tokens);
+        }
+        let grants = sqlx::query(&format!(
+            "SELECT token_id, site_id FROM token_sites WHERE token_id{} ORDER BY site_id",
+            D::IN_ID_LIST
+        ))
+        .bind(D::id_list(&ids)?)
+        .fetch_all(&self.pool)
+        .await?;
+        for grant in &grants {
+            let (token, site) = (rows::id(grant, "token_id")?, rows::id(grant, "site_id")?);
+            if let Some(info) = tokens.iter_mut().find(|t| t.id == token) {
+                info.sites.push(site);
+            }
+        }
+        Ok(tokens)
+    }
+
+    async fn revoke_token(&self, token_id: ObjectId) -> Result<bool, MetaError> {
+        let result = sqlx::query("DELETE FROM tokens WHERE id = $1")
+            .bind(token_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(D::rows_affected(&result) == 1)
+    }
+
+    async fn record_token_use(&self, uses: &[(ObjectId, DateTime<Utc>)]) -> Result<(), MetaError> {
+        for (token, at) in uses {
+            sqlx::query(
+                "UPDATE tokens SET last_used_at = $2 WHERE id = $1 \
+                 AND (last_used_at IS NULL OR last_used_at < $2)",
+            )
+            .bind(token.to_string())
+            .bind(to_millis(*at))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 
     async fn folder_in_site(&self, site: ObjectId, folder: ObjectId) -> Result<bool, MetaError> {

@@ -12,4 +12,5 @@ mod health;
 mod openapi;
 mod s3;
 mod sweep;
+mod tokens;
 mod unknown;

@@ -108,7 +108,7 @@ impl TestServer {
     /// A new token for this server's site with `scopes`.
     pub async fn token_with(&self, scopes: &str) -> String {
         let scopes: Scopes = scopes.parse().unwrap();
-        app::create_token(self.meta.as_ref(), &[self.site_id], scopes)
+        app::create_token(self.meta.as_ref(), &[self.site_id], scopes, None)
             .await
             .unwrap()
             .to_string()
@@ -117,7 +117,7 @@ impl TestServer {
     /// A second site and a token that sees only it.
     pub async fn other_site(&self) -> (ObjectId, String) {
         let site = app::create_site(self.meta.as_ref(), "other").await.unwrap();
-        let token = app::create_token(self.meta.as_ref(), &[site], Scopes::ALL)
+        let token = app::create_token(self.meta.as_ref(), &[site], Scopes::ALL, None)
             .await
             .unwrap()
             .to_string();
