@@ -117,6 +117,15 @@ def test_sdk_error_classes(server):
         client.assets.delete("0123456789abcdef01234567")
 
 
+def test_sites_get_parses_the_site(server):
+    client = sdk(server)
+    site = client.sites.get(server.site_id)
+    assert site.id == server.site_id
+    assert site.display_name and site.created_on is not None
+    with pytest.raises(NotFoundError):
+        client.sites.get("0123456789abcdef01234567")
+
+
 def test_too_many_requests_error():
     with tempfile.TemporaryDirectory() as data_dir:
         limited = start_server(data_dir, "--rate-limit-per-minute", "2")

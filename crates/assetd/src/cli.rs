@@ -12,7 +12,7 @@ use crate::config::{
     VariantsArgs,
 };
 use crate::server;
-use crate::token_listing;
+use crate::{site_listing, token_listing};
 
 /// Why a command failed; printed by `main` before exiting with status 1.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -45,6 +45,40 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Site(SiteCommand::Create { name }) => {
             let id = app::create_site(data.meta.as_ref(), &name).await?;
             println!("{id}");
+            Ok(())
+        }
+        Command::Site(SiteCommand::List { json }) => {
+            let sites = data.meta.list_sites().await?;
+            let mut out = std::io::stdout().lock();
+            for line in site_listing::lines(&sites, json) {
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        }
+        Command::Site(SiteCommand::Delete { site_id, store }) => {
+            let config = crate::config::StorageConfig::from_args(&store)?;
+            let storage = app::Storage::open(&data, &config)?;
+            let now = crate::timestamp::now();
+            let Some(done) = crate::site_deletion::delete_site(
+                data.meta.as_ref(),
+                storage.blobs.as_ref(),
+                site_id,
+                now,
+            )
+            .await?
+            else {
+                return Err(format!("no site has the id {site_id}").into());
+            };
+            println!(
+                "deleted site {site_id}: {} assets, {} folders, {} stored objects",
+                done.assets, done.folders, done.objects
+            );
+            if done.objects_failed > 0 {
+                eprintln!(
+                    "assetd: {} objects could not be deleted now; the service's sweep retries them",
+                    done.objects_failed
+                );
+            }
             Ok(())
         }
         Command::Upload(_) | Command::Variants(_) => unreachable!("handled above"),

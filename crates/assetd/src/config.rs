@@ -132,6 +132,21 @@ pub enum SiteCommand {
         #[arg(long)]
         name: String,
     },
+    /// List sites: id, name, created, assets, and whether it is being deleted.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a site: every asset, variant, folder, token grant and stored byte of it. Safe to
+    /// interrupt: running it again, or the service's sweep, finishes the deletion.
+    Delete {
+        /// The site's id.
+        site_id: ObjectId,
+        /// Where the site's bytes live (the same flags as `serve`).
+        #[command(flatten)]
+        store: StorageArgs,
+    },
 }
 
 /// `assetd token …`
@@ -164,6 +179,53 @@ pub enum TokenCommand {
         /// The token's id.
         token_id: ObjectId,
     },
+}
+
+/// Where asset bytes live: the flags of `serve`, and of the commands that reach the bytes
+/// (`site delete`).
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Where asset bytes live: the embedded store in the data directory, or an S3 service.
+    #[arg(long, env = "ASSETD_STORAGE", value_enum, default_value = "embedded")]
+    pub storage: StorageKind,
+
+    /// Bucket name (of the embedded store, or of the S3 service).
+    #[arg(long, env = "ASSETD_BUCKET", default_value = "assetd")]
+    pub bucket: String,
+
+    /// Region uploads are signed for.
+    #[arg(long, env = "ASSETD_S3_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// S3 endpoint URL, e.g. `https://s3.eu-west-3.amazonaws.com` or `http://127.0.0.1:9000`.
+    #[arg(long, env = "ASSETD_S3_ENDPOINT", required_if_eq("storage", "s3"))]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 access key id.
+    #[arg(long, env = "ASSETD_S3_ACCESS_KEY_ID", required_if_eq("storage", "s3"))]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key.
+    #[arg(
+        long,
+        env = "ASSETD_S3_SECRET_ACCESS_KEY",
+        required_if_eq("storage", "s3"),
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
+
+    /// S3 addressing: `path` (`{endpoint}/{bucket}/{key}`) or `virtual` (`{bucket}.{host}/{key}`).
+    #[arg(long, env = "ASSETD_S3_ADDRESSING", value_enum, default_value = "path")]
+    pub s3_addressing: S3Addressing,
+
+    /// Public or CDN base URL objects are read from (`{base}/{key}`) instead of the S3 URL.
+    #[arg(long, env = "ASSETD_S3_PUBLIC_URL")]
+    pub s3_public_url: Option<String>,
+
+    /// With S3 storage, what `hostedUrl` points at: `assetd` streams the bytes from S3 through
+    /// `/files/…` with the embedded delivery's headers; `public` is the object's public/CDN URL.
+    #[arg(long, env = "ASSETD_HOSTED_URLS", value_enum, default_value = "assetd")]
+    pub hosted_urls: HostedUrls,
 }
 
 /// `assetd serve` flags.
@@ -227,47 +289,9 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_UPLOAD_EXPIRY_SECS", default_value_t = 3600)]
     pub upload_expiry_secs: u64,
 
-    /// Where asset bytes live: the embedded store in the data directory, or an S3 service.
-    #[arg(long, env = "ASSETD_STORAGE", value_enum, default_value = "embedded")]
-    pub storage: StorageKind,
-
-    /// Bucket name (of the embedded store, or of the S3 service).
-    #[arg(long, env = "ASSETD_BUCKET", default_value = "assetd")]
-    pub bucket: String,
-
-    /// Region uploads are signed for.
-    #[arg(long, env = "ASSETD_S3_REGION", default_value = "us-east-1")]
-    pub region: String,
-
-    /// S3 endpoint URL, e.g. `https://s3.eu-west-3.amazonaws.com` or `http://127.0.0.1:9000`.
-    #[arg(long, env = "ASSETD_S3_ENDPOINT", required_if_eq("storage", "s3"))]
-    pub s3_endpoint: Option<String>,
-
-    /// S3 access key id.
-    #[arg(long, env = "ASSETD_S3_ACCESS_KEY_ID", required_if_eq("storage", "s3"))]
-    pub s3_access_key_id: Option<String>,
-
-    /// S3 secret access key.
-    #[arg(
-        long,
-        env = "ASSETD_S3_SECRET_ACCESS_KEY",
-        required_if_eq("storage", "s3"),
-        hide_env_values = true
-    )]
-    pub s3_secret_access_key: Option<String>,
-
-    /// S3 addressing: `path` (`{endpoint}/{bucket}/{key}`) or `virtual` (`{bucket}.{host}/{key}`).
-    #[arg(long, env = "ASSETD_S3_ADDRESSING", value_enum, default_value = "path")]
-    pub s3_addressing: S3Addressing,
-
-    /// Public or CDN base URL objects are read from (`{base}/{key}`) instead of the S3 URL.
-    #[arg(long, env = "ASSETD_S3_PUBLIC_URL")]
-    pub s3_public_url: Option<String>,
-
-    /// With S3 storage, what `hostedUrl` points at: `assetd` streams the bytes from S3 through
-    /// `/files/…` with the embedded delivery's headers; `public` is the object's public/CDN URL.
-    #[arg(long, env = "ASSETD_HOSTED_URLS", value_enum, default_value = "assetd")]
-    pub hosted_urls: HostedUrls,
+    /// Where asset bytes live.
+    #[command(flatten)]
+    pub store: StorageArgs,
 
     /// Cache-Control pinned in upload policies and served with assets.
     #[arg(
@@ -347,7 +371,7 @@ pub enum StorageConfig {
 
 impl StorageConfig {
     /// The storage `args` ask for; S3 needs its endpoint and both keys.
-    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+    pub fn from_args(args: &StorageArgs) -> Result<Self, ConfigError> {
         if args.storage == StorageKind::Embedded {
             return Ok(Self::Embedded);
         }
@@ -452,17 +476,19 @@ impl Settings {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned();
-        let storage = StorageConfig::from_args(args)?;
+        let storage = StorageConfig::from_args(&args.store)?;
         let urls = match &storage {
             StorageConfig::S3(s3) => crate::urls::UrlPlan::s3(
                 &s3.endpoint,
                 &s3.bucket,
                 s3.virtual_hosted,
-                args.s3_public_url.as_deref(),
-                args.hosted_urls == HostedUrls::Assetd,
+                args.store.s3_public_url.as_deref(),
+                args.store.hosted_urls == HostedUrls::Assetd,
                 &public_url,
             )?,
-            StorageConfig::Embedded => crate::urls::UrlPlan::embedded(&public_url, &args.bucket),
+            StorageConfig::Embedded => {
+                crate::urls::UrlPlan::embedded(&public_url, &args.store.bucket)
+            }
         };
         Ok(Self {
             urls,
@@ -479,8 +505,8 @@ impl Settings {
             image_max_bytes: args.image_max_bytes,
             document_max_bytes: args.document_max_bytes,
             upload_expiry: Duration::from_secs(args.upload_expiry_secs.max(1)),
-            bucket: args.bucket.clone(),
-            region: args.region.clone(),
+            bucket: args.store.bucket.clone(),
+            region: args.store.region.clone(),
             cache_control: args.cache_control.clone(),
             cors_allowed_origins: args.cors_allowed_origins.clone(),
             delivery_cache_ttl: Duration::from_secs(args.delivery_cache_secs),

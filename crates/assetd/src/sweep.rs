@@ -3,6 +3,7 @@
 //!   (the grace lets an upload that started just before expiry finish); with S3 storage its
 //!   object is looked at one last time first ([`crate::confirmer::Confirmer::confirm_one`]).
 //!   Open uploads are the confirmer's, which checks them on its own schedule;
+//! - deletions of sites left midway are continued ([`crate::site_deletion`]);
 //! - keys queued by deletes are deleted from the blob store, retried until the store succeeds.
 
 use std::time::Duration;
@@ -64,6 +65,7 @@ pub async fn sweep_once(work: &SweepWork, now: DateTime<Utc>) -> Result<SweepRep
             report.expired_assets += 1;
         }
     }
+    crate::site_deletion::continue_all(meta, blobs, now).await?;
     for key in meta.queued_blob_deletions(BATCH).await? {
         match blobs.delete(&key).await {
             Ok(()) => {

@@ -48,20 +48,9 @@ pub fn table(tokens: &[TokenInfo], now: DateTime<Utc>) -> String {
             },
         ]);
     }
-    let mut widths = [0; 6];
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
     let mut out = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
+    for line in crate::text_table::render(&rows) {
+        out.push_str(&line);
         out.push('\n');
     }
     out

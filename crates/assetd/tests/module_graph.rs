@@ -32,6 +32,7 @@ const SERVICES: &[&str] = &[
     "grant_cache",
     "metrics",
     "ratelimit",
+    "site_deletion",
     "sweep",
     "token_usage",
     "upload_signer",

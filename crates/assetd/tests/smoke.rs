@@ -470,3 +470,93 @@ fn tokens_are_listed_without_their_secret_expire_and_are_revoked_from_the_cli() 
     assert_eq!(left["id"], tokens[1]["id"]);
     assert!(left["lastUsed"].is_string(), "{left}");
 }
+
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(current) = dirs.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn site_delete_from_the_cli_leaves_no_byte_of_the_site_and_every_byte_of_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, printed) = serve(dir.path(), &["--rate-limit-per-minute", "100000"]);
+    let kept = printed[0].rsplit(' ').next().unwrap().to_owned();
+    let kept_token = printed[1].rsplit(' ').next().unwrap().to_owned();
+    let doomed = output(assetd(dir.path()).args(["site", "create", "--name", "Doomed"]))
+        .trim()
+        .to_owned();
+    let doomed_token = output(assetd(dir.path()).args(["token", "create", "--site", &doomed]))
+        .trim()
+        .to_owned();
+    let client = reqwest::blocking::Client::new();
+    upload_png(
+        &client,
+        &addr,
+        &kept,
+        &kept_token,
+        "kept.png",
+        png(40, 30, 1),
+    );
+    for i in 0..3 {
+        let name = format!("doomed-{i}.png");
+        upload_png(
+            &client,
+            &addr,
+            &doomed,
+            &doomed_token,
+            &name,
+            png(40, 30, i),
+        );
+    }
+    let objects = dir.path().join("objects");
+    let kept_files: Vec<String> = files_under(&objects)
+        .into_iter()
+        .filter(|f| f.starts_with(&kept))
+        .collect();
+    assert_eq!(kept_files.len(), 1, "{kept_files:?}");
+
+    let said = output(assetd(dir.path()).args(["site", "delete", &doomed]));
+    assert!(
+        said.starts_with(&format!("deleted site {doomed}: 3 assets, 0 folders")),
+        "{said}"
+    );
+    let left = files_under(&objects);
+    assert!(left.iter().all(|f| !f.starts_with(&doomed)), "{left:?}");
+    assert_eq!(
+        left.iter().filter(|f| f.starts_with(&kept)).count(),
+        1,
+        "{left:?}"
+    );
+    let listed = output(assetd(dir.path()).args(["site", "list", "--json"]));
+    let sites: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(sites.len(), 2);
+    assert_eq!(
+        (sites[0]["id"].as_str(), sites[0]["assets"].as_i64()),
+        (Some(kept.as_str()), Some(1))
+    );
+    assert!(sites[0]["deletingSince"].is_null());
+    assert_eq!(sites[1]["assets"], 0);
+    assert!(sites[1]["deletingSince"].is_string());
+    let again = assetd(dir.path())
+        .args(["site", "delete", "0123456789abcdef01234567"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "an unknown site is an error");
+    kill_and_wait(&mut child);
+}

@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
             get(get_folder::get_folder),
         )
         .route("/sites", get(sites::list_sites))
+        .route("/sites/{site_id}", get(sites::get_site))
         .route("/token/introspect", get(sites::introspect))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -29,6 +29,17 @@ pub struct Site {
     pub created_on: DateTime<Utc>,
 }
 
+/// A site as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteSummary {
+    /// The site.
+    pub site: Site,
+    /// Its assets, in every state.
+    pub assets: i64,
+    /// When its deletion began, if it is being deleted.
+    pub deleting_since: Option<DateTime<Utc>>,
+}
+
 /// What a token may do: its scopes and the sites it sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenGrant {
@@ -364,8 +375,37 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn create_site(&self, site: &Site) -> Result<(), MetaError>;
     /// How many sites exist (0 means a fresh install).
     async fn count_sites(&self) -> Result<i64, MetaError>;
-    /// The sites with these ids that exist, oldest first.
+    /// The sites with these ids that exist and are not being deleted, oldest first.
     async fn sites(&self, ids: &[ObjectId]) -> Result<Vec<Site>, MetaError>;
+    /// Every site, those being deleted included, oldest first, with their asset counts.
+    async fn list_sites(&self) -> Result<Vec<SiteSummary>, MetaError>;
+    /// Marks a site as being deleted (keeping the first mark's time) and removes every token's
+    /// grant to it, in one transaction. Returns false if the site does not exist.
+    async fn start_site_deletion(
+        &self,
+        site: ObjectId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MetaError>;
+    /// The sites being deleted.
+    async fn deleting_sites(&self) -> Result<Vec<ObjectId>, MetaError>;
+    /// Up to `limit` ids of a site's assets, in every state.
+    async fn site_assets(&self, site: ObjectId, limit: i64) -> Result<Vec<ObjectId>, MetaError>;
+    /// Deletes a site's folders once it has no asset left. Returns how many went.
+    async fn delete_site_folders(&self, site: ObjectId) -> Result<u64, MetaError>;
+    /// Queued deletions of keys under `prefix`, after `after` in key order (a page of them).
+    async fn queued_blob_deletions_under(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, MetaError>;
+    /// Removes the row of a site being deleted since `before` or earlier, if nothing of it is
+    /// left. Returns whether it went.
+    async fn finish_site_deletion(
+        &self,
+        site: ObjectId,
+        before: DateTime<Utc>,
+    ) -> Result<bool, MetaError>;
     /// Stores a token's hash, scopes, sites and expiry.
     async fn create_token(
         &self,

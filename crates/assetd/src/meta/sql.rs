@@ -21,7 +21,7 @@ use super::group_commit::InsertQueue;
 use super::statements::values_list;
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
-    TokenGrant, TokenInfo, Variant, VariantJob, VariantOutcome, keep_until, rows,
+    SiteSummary, TokenGrant, TokenInfo, Variant, VariantJob, VariantOutcome, keep_until, rows,
     variant_outcome_columns,
 };
 use crate::ids::ObjectId;
@@ -135,13 +135,133 @@ where
 
     async fn sites(&self, ids: &[ObjectId]) -> Result<Vec<Site>, MetaError> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-            "SELECT id, name, created_on FROM sites WHERE id{} ORDER BY created_on, id",
+            "SELECT id, name, created_on FROM sites WHERE id{} AND deleting_since IS NULL \
+             ORDER BY created_on, id",
             D::IN_ID_LIST
         ))
         .bind(D::id_list(ids)?)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(rows::site).collect()
+    }
+
+    async fn list_sites(&self) -> Result<Vec<SiteSummary>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_on, deleting_since, \
+             (SELECT COUNT(*) FROM assets a WHERE a.site_id = s.id) AS assets \
+             FROM sites s ORDER BY created_on, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let deleting: Option<i64> = row.try_get("deleting_since")?;
+                Ok(SiteSummary {
+                    site: Site {
+                        id: rows::id(row, "id")?,
+                        name: row.try_get("name")?,
+                        created_on: from_millis(row.try_get("created_on")?),
+                    },
+                    assets: row.try_get("assets")?,
+                    deleting_since: deleting.map(from_millis),
+                })
+            })
+            .collect()
+    }
+
+    async fn start_site_deletion(
+        &self,
+        site: ObjectId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query(
+            "UPDATE sites SET deleting_since = COALESCE(deleting_since, $2) WHERE id = $1",
+        )
+        .bind(site.to_string())
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await?;
+        if D::rows_affected(&marked) != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM token_sites WHERE site_id = $1")
+            .bind(site.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn deleting_sites(&self) -> Result<Vec<ObjectId>, MetaError> {
+        sqlx::query("SELECT id FROM sites WHERE deleting_since IS NOT NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| rows::id(row, "id"))
+            .collect()
+    }
+
+    async fn site_assets(&self, site: ObjectId, limit: i64) -> Result<Vec<ObjectId>, MetaError> {
+        sqlx::query("SELECT id FROM assets WHERE site_id = $1 ORDER BY id LIMIT $2")
+            .bind(site.to_string())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| rows::id(row, "id"))
+            .collect()
+    }
+
+    async fn delete_site_folders(&self, site: ObjectId) -> Result<u64, MetaError> {
+        // One statement: folders refer to their parents, and the foreign keys are checked at
+        // the statement's end, when the whole tree is gone.
+        let deleted = sqlx::query(
+            "DELETE FROM asset_folders WHERE site_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM assets WHERE site_id = $1)",
+        )
+        .bind(site.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(D::rows_affected(&deleted))
+    }
+
+    async fn queued_blob_deletions_under(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, MetaError> {
+        // A prefix compare rather than LIKE (no escaping) or a key range (which depends on the
+        // column's collation); the queue is short, so a scan of it is cheap. Paging by key
+        // works in any collation: `>` and ORDER BY agree.
+        Ok(sqlx::query_scalar(
+            "SELECT storage_key FROM blob_deletions \
+             WHERE substr(storage_key, 1, length($1)) = $1 \
+             AND storage_key > $2 ORDER BY storage_key LIMIT $3",
+        )
+        .bind(prefix)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn finish_site_deletion(
+        &self,
+        site: ObjectId,
+        before: DateTime<Utc>,
+    ) -> Result<bool, MetaError> {
+        let deleted = sqlx::query(
+            "DELETE FROM sites WHERE id = $1 AND deleting_since <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM assets WHERE site_id = $1) \
+             AND NOT EXISTS (SELECT 1 FROM asset_folders WHERE site_id = $1)",
+        )
+        .bind(site.to_string())
+        .bind(to_millis(before))
+        .execute(&self.pool)
+        .await?;
+        Ok(D::rows_affected(&deleted) == 1)
     }
 
     async fn create_token(

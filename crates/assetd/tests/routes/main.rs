@@ -11,6 +11,7 @@ mod folders;
 mod health;
 mod openapi;
 mod s3;
+mod sites;
 mod sweep;
 mod tokens;
 mod unknown;

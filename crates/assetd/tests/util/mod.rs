@@ -226,10 +226,21 @@ pub fn md5_hex(bytes: &[u8]) -> String {
 
 /// Step 1: creates an asset for `file_name` with the MD5 of `bytes`; returns the response.
 pub async fn create_asset(server: &TestServer, file_name: &str, bytes: &[u8]) -> serde_json::Value {
+    let (site, token) = (server.site_id.to_string(), server.token.clone());
+    create_asset_as(server, (&site, &token), file_name, bytes).await
+}
+
+/// Like [`create_asset`], in another site of the server with that site's token.
+pub async fn create_asset_as(
+    server: &TestServer,
+    (site, token): (&str, &str),
+    file_name: &str,
+    bytes: &[u8],
+) -> serde_json::Value {
     let response = server
         .client
-        .post(server.url(&format!("/v2/sites/{}/assets", server.site_id)))
-        .bearer_auth(&server.token)
+        .post(server.url(&format!("/v2/sites/{site}/assets")))
+        .bearer_auth(token)
         .json(&serde_json::json!({"fileName": file_name, "fileHash": md5_hex(bytes)}))
         .send()
         .await
@@ -315,10 +326,22 @@ pub async fn upload_into(
     bytes: &[u8],
     folder: Option<&str>,
 ) -> serde_json::Value {
+    let (site, token) = (server.site_id.to_string(), server.token.clone());
+    upload_as(server, (&site, &token), name, bytes, folder).await
+}
+
+/// Like [`upload_into`], to another site of the server with that site's token.
+pub async fn upload_as(
+    server: &TestServer,
+    (site, token): (&str, &str),
+    name: &str,
+    bytes: &[u8],
+    folder: Option<&str>,
+) -> serde_json::Value {
     let response = server
         .client
-        .post(server.url(&format!("/v2/sites/{}/assets", server.site_id)))
-        .bearer_auth(&server.token)
+        .post(server.url(&format!("/v2/sites/{site}/assets")))
+        .bearer_auth(token)
         .json(&serde_json::json!({"fileName": name, "fileHash": md5_hex(bytes), "parentFolder": folder}))
         .send()
         .await
