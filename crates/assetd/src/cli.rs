@@ -37,11 +37,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let cli = match cli.command {
         Command::Upload(args) => return upload(args).await,
         Command::Variants(args) => return make_variants(&args),
+        Command::Serve(args) if args.ephemeral => {
+            return serve_ephemeral(cli.database_url.is_some(), *args).await;
+        }
         _ => cli,
     };
     let data = app::open(&cli.data_dir, cli.database_url.as_deref()).await?;
     match cli.command {
-        Command::Serve(args) => serve(data, *args).await,
+        Command::Serve(args) => serve(data, *args, None).await,
         Command::Site(SiteCommand::Create { name }) => {
             let id = app::create_site(data.meta.as_ref(), &name).await?;
             println!("{id}");
@@ -120,7 +123,35 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 /// large image takes a few seconds).
 const BACKGROUND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
-async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
+/// `serve --ephemeral`: a fresh data directory under the system's temporary directory, one site
+/// and one token (given by flags, else generated), removed at exit.
+async fn serve_ephemeral(with_database: bool, args: ServeArgs) -> Result<(), CliError> {
+    if with_database {
+        return Err(
+            "--ephemeral keeps its metadata in a temporary SQLite file; drop --database-url".into(),
+        );
+    }
+    if args.store.storage != crate::config::StorageKind::Embedded {
+        return Err(
+            "--ephemeral stores bytes in its temporary directory; drop --storage s3".into(),
+        );
+    }
+    let dir = crate::ephemeral::TempDataDir::create()?;
+    let data = app::open(dir.path(), None).await?;
+    let seeded =
+        crate::ephemeral::seed(data.meta.as_ref(), args.site_id, args.token.as_deref()).await?;
+    let announce = args.print_json.then_some(seeded);
+    let served = serve(data, args, announce).await;
+    // `dir` is removed when dropped, also after an error.
+    drop(dir);
+    served
+}
+
+async fn serve(
+    data: app::DataDir,
+    args: ServeArgs,
+    announce: Option<crate::ephemeral::Seeded>,
+) -> Result<(), CliError> {
     let first_run = app::first_run(data.meta.as_ref()).await?;
     let listener = TcpListener::bind(args.listen).await?;
     let bound = listener.local_addr()?;
@@ -137,10 +168,13 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
                 first.token.as_str()
             )?;
         }
-        writeln!(
-            out,
-            "assetd: listening on http://{bound} (API base {public_url}/v2)"
-        )?;
+        // With --print-json, stdout carries that one line only (a script reads it).
+        if announce.is_none() {
+            writeln!(
+                out,
+                "assetd: listening on http://{bound} (API base {public_url}/v2)"
+            )?;
+        }
         out.flush()?;
     }
     tracing::info!(%bound, %public_url, "serving");
@@ -165,6 +199,12 @@ async fn serve(data: app::DataDir, args: ServeArgs) -> Result<(), CliError> {
         &background,
     );
     state.confirmer.spawn(&background);
+    if let Some(seeded) = announce {
+        // Last, right before the accept loop: a client that reads this line can connect.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", seeded.json_line(&public_url))?;
+        out.flush()?;
+    }
     server::run(listener, state, server::shutdown_signal()).await?;
     // In-flight requests have drained: the background tasks finish what they are doing, then
     // the metadata store commits its queued inserts and closes.

@@ -338,6 +338,29 @@ pub struct ServeArgs {
         default_value = "*"
     )]
     pub cors_allowed_origins: Vec<String>,
+
+    /// A throwaway instance, as a test double for CI: a temporary data directory (SQLite and
+    /// the embedded store) removed at exit, ignoring `--data-dir`.
+    #[arg(long, env = "ASSETD_EPHEMERAL")]
+    pub ephemeral: bool,
+
+    /// With `--ephemeral`: the id of the one site (24 hex digits), so tests can hard-code it.
+    #[arg(long, env = "ASSETD_EPHEMERAL_SITE_ID", requires = "ephemeral")]
+    pub site_id: Option<ObjectId>,
+
+    /// With `--ephemeral`: the API token for that site (no whitespace).
+    #[arg(
+        long,
+        env = "ASSETD_EPHEMERAL_TOKEN",
+        requires = "ephemeral",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// With `--ephemeral`: print `{"url","apiBase","siteId","token"}` as one JSON line on
+    /// stdout once the service accepts requests.
+    #[arg(long, requires = "ephemeral")]
+    pub print_json: bool,
 }
 
 /// Where asset bytes live.

@@ -11,6 +11,7 @@ pub mod confirmer;
 pub mod connections;
 pub mod create_request;
 pub mod delivery_cache;
+pub mod ephemeral;
 pub mod error;
 pub mod file_types;
 pub mod grant_cache;

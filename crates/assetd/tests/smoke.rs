@@ -560,3 +560,78 @@ fn site_delete_from_the_cli_leaves_no_byte_of_the_site_and_every_byte_of_another
     assert!(!again.status.success(), "an unknown site is an error");
     kill_and_wait(&mut child);
 }
+
+#[test]
+fn an_ephemeral_instance_serves_a_fixed_site_and_token_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = "0123456789abcdef01234567";
+    let token = "ci-token";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assetd"))
+        .env_clear()
+        .env("TMPDIR", tmp.path())
+        .args(["serve", "--ephemeral", "--listen", "127.0.0.1:0"])
+        .args(["--site-id", site, "--token", token, "--print-json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let announced: serde_json::Value =
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(announced["siteId"], site);
+    assert_eq!(announced["token"], token);
+    let api = announced["apiBase"].as_str().unwrap().to_owned();
+    assert_eq!(api, format!("{}/v2", announced["url"].as_str().unwrap()));
+    let made: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert_eq!(made.len(), 1, "one data directory under TMPDIR");
+
+    // Ready as soon as the line is out: the fixed token works on the fixed site.
+    let client = reqwest::blocking::Client::new();
+    let addr = announced["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let id = upload_png(&client, &addr, site, token, "ci.png", png(20, 10, 3));
+    let asset = get_asset(&client, &addr, token, &id);
+    assert_eq!(asset["siteId"], site);
+    let listed = client
+        .get(format!("{api}/sites/{site}/assets"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+
+    kill_and_wait(&mut child);
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "the data directory is removed at exit: {left:?}"
+    );
+
+    // The fixed site and token are for ephemeral instances only.
+    let refused = assetd(tmp.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--token", token])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let bad_token = Command::new(env!("CARGO_BIN_EXE_assetd"))
+        .env_clear()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "serve",
+            "--ephemeral",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            "two words",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad_token.status.success());
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "a refused start leaves nothing either: {left:?}"
+    );
+}
