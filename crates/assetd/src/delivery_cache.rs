@@ -11,6 +11,12 @@
 //! asked for again: an object served once and never again would otherwise hold its bytes until
 //! the budget ran out. (That was the soak's steady RSS growth: the cache filled its 64 MiB with
 //! entries that had expired long before, then emptied at once.)
+//!
+//! Kept over `moka::sync::Cache` with the same TTL and byte budget (a weigher): measured 2026-12-06 on AMD EPYC (Zen 4), 2 vCPU
+//! (`cargo bench -p assetd --bench hand_tuned`, four runs), a hit 71–169 ns against 145–442 ns
+//! (2.03–2.89×), on both vCPUs at once 298–356 ns against 695–772 ns (1.95–2.59×), an insert
+//! 0.22–0.68 µs against 0.51–1.42 µs (1.84–2.76×). moka would also evict differently (TinyLFU
+//! instead of dropping everything at the budget).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,10 @@
 //! Entries live `ttl` (default 10 s, `--token-cache-secs`; 0 turns the cache off): a change to a
 //! token's grant reaches every node within that time. Unknown tokens are not cached, so a token
 //! created a moment ago works at once.
+//!
+//! Kept over `moka::sync::Cache` with the same TTL: a hit, measured 2026-12-06 on AMD EPYC (Zen 4), 2 vCPU
+//! (`cargo bench -p assetd --bench hand_tuned`, group `grant_cache_hit`, four runs), 58–109 ns
+//! against 129–285 ns (2.24–2.63×), with no dependency for a map and a timestamp.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -29,6 +29,12 @@
 //!   compare served bytes that contain no zero byte.
 //!
 //! Elsewhere (not Linux, or a store without local files) delivery streams through user space.
+//!
+//! Because this relies on hyper's write strategy, `Cargo.toml` pins hyper to one version;
+//! check the points above before moving it. Kept for its figure: a 1 MiB `hostedUrl` GET over
+//! loopback, one keep-alive connection (`cargo bench -p assetd --bench serving`, group
+//! `get_1MiB`), measured 2026-12-06 on AMD EPYC (Zen 4), 2 vCPU, a busy machine, five runs: 0.40–0.82 ms
+//! against 0.70–1.21 ms streamed (1.01–2.99×, median 1.69×).
 
 use std::collections::VecDeque;
 use std::fs::File;

@@ -6,16 +6,19 @@
 //! each of the 64 steps depends on the step before only through its `b` input; the RustCrypto
 //! `md-5` crate (0.10 and 0.11) adds the message word and the round constant *after* the
 //! boolean function of `b`, and LLVM keeps constants last, so they sit on that chain. Here
-//! everything that does not depend on `b` is summed first (see `compress.rs`): 812 MiB/s
-//! against md-5 0.10's 683 on the same core (`cargo bench -p assetd-md5`, same run). md-5 0.11
-//! was 6 % faster than 0.10 in a separate comparison, and OpenSSL's assembly is about 5 %
-//! faster than this crate. The digests are checked against Python's `hashlib` (OpenSSL) and against the md-5 crate in
-//! `tests/`.
+//! everything that does not depend on `b` is summed first (see `compress.rs`). Against md-5
+//! 0.10 with its `asm` feature (md5-asm), measured 2026-12-06 on AMD EPYC (Zen 4), 2 vCPU, a busy machine, four
+//! runs of `cargo bench -p assetd-md5` (group `md5_1MiB`): 1 MiB in 1.83–3.54 ms against
+//! 1.96–4.04 ms, 1.07–1.32× faster in each run. md-5 0.11 was 6 % faster than 0.10 in a separate
+//! comparison, and OpenSSL's assembly is about 5 % faster than this crate. The lanes below need
+//! this type's state anyway. The digests are checked against Python's `hashlib` (OpenSSL) and
+//! against the md-5 crate in `tests/`.
 //!
 //! Many messages at once need not wait for each other's chains: [`update_side_by_side`] hashes
-//! eight of them in the lanes of the same instructions (`lanes.rs`), 1.50 GiB/s over 8 × 1 MiB
-//! against 655 MiB/s one after another (`cargo bench -p assetd-md5`, Intel Rocket Lake, baseline
-//! x86-64 target: SSE2). assetd uses it for the batches of concurrent uploads.
+//! eight of them in the lanes of the same instructions (`lanes.rs`; baseline x86-64 target:
+//! SSE2). Group `md5_8x1MiB`, measured 2026-12-06 on AMD EPYC (Zen 4), 2 vCPU, four runs: 8 × 1 MiB in
+//! 8.2–11.3 ms against 18.5–32.8 ms one after another with md-5 `asm` (2.25–3.13×) and
+//! 17.9–24.0 ms with [`Md5`] (1.59–2.57×). assetd uses it for the batches of concurrent uploads.
 //!
 //! ```
 //! let mut md5 = assetd_md5::Md5::new();

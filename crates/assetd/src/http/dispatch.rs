@@ -7,7 +7,10 @@
 //! deserializing the parameters, the CORS layer building its headers), more than the delivery
 //! itself. The straight way does only what that request needs, and answers exactly as the
 //! router would: the same handler code, the same CORS headers, the same metrics under the same
-//! route label.
+//! route label. Measured 2026-12-06 on AMD EPYC (Zen 4), 2 vCPU, a busy machine, five runs of a
+//! cached 10 KiB GET over loopback (`cargo bench -p assetd --bench serving`, group `get_10KiB`):
+//! 27–43 µs against 33–57 µs through the router (0.98–1.40×, median 1.28×); on 2026-12-03,
+//! callgrind: 18,767 against 30,045 instructions per GET.
 //!
 //! It is taken only where nothing of the router's work can differ:
 //! - the method is `GET` (axum answers `HEAD` with the `GET` handler minus the body; the router
