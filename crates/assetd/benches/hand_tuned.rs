@@ -185,6 +185,7 @@ fn grant_cache(c: &mut Criterion) {
         token_id: ObjectId::generate(chrono::Utc::now()),
         scopes: Scopes::ALL,
         sites: vec![ObjectId::generate(chrono::Utc::now())],
+        expires_at: None,
     });
     let hashes: Vec<TokenHash> = (0..100)
         .map(|i| TokenHash::of(&format!("token{i}")))
