@@ -16,12 +16,12 @@ import sys
 import time
 import traceback
 
-from . import measures
+from . import lists, measures
 from .procs import Children
 from .services import ASSETD, ROOT, Assetd
 from .table import Row, fail, render
 
-SECTIONS = ("create", "presign", "upload", "delivery", "scaling", "variants")
+SECTIONS = ("create", "presign", "upload", "delivery", "scaling", "variants", "list")
 RESULTS = ROOT / "target/bench-results.md"
 
 
@@ -106,6 +106,7 @@ def main():
             files.stop()
         section("scaling", measures.scaling)
         section("variants", measures.variants)
+        section("list", lists.lists)
     finally:
         children.stop_all()
         if not args.keep:

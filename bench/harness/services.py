@@ -58,8 +58,9 @@ def wait_for_lines(path, child, patterns, timeout=60):
 class Assetd:
     """The release binary on its own data directory, SQLite or PostgreSQL metadata."""
 
-    def __init__(self, children, work, name, database_url=None, extra=()):
+    def __init__(self, children, work, name, database_url=None, extra=(), binary=None):
         self.children, self.name = children, name
+        self.binary = binary or ASSETD
         self.data = work / name
         self.database_url, self.extra = database_url, list(extra)
         self.site = self.token = self.base = None
@@ -67,7 +68,7 @@ class Assetd:
         self.starts = 0
 
     def argv(self):
-        argv = [str(ASSETD), "--data-dir", str(self.data)]
+        argv = [str(self.binary), "--data-dir", str(self.data)]
         if self.database_url:
             argv += ["--database-url", self.database_url]
         return argv + ["serve", "--listen", "127.0.0.1:0",

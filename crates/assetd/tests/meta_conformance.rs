@@ -686,6 +686,289 @@ async fn token_lifecycle(meta: Arc<dyn MetaStore>) {
     assert!(meta.find_token(&second_hash).await.unwrap().is_some());
 }
 
+/// Every listed asset of `site` (in `folder`'s tree), paging through 100 at a time, and the
+/// total each page reported (all the same).
+async fn list_all(
+    meta: &dyn MetaStore,
+    site: ObjectId,
+    folder: Option<ObjectId>,
+) -> (Vec<ObjectId>, i64) {
+    let mut ids = Vec::new();
+    let mut totals = std::collections::BTreeSet::new();
+    loop {
+        let page = meta
+            .list_assets(
+                site,
+                folder,
+                PageRequest {
+                    offset: ids.len() as i64,
+                    limit: 100,
+                },
+            )
+            .await
+            .unwrap();
+        totals.insert(page.total);
+        if page.items.is_empty() {
+            break;
+        }
+        ids.extend(page.items.iter().map(|a| a.id));
+    }
+    assert_eq!(totals.len(), 1, "totals changed while paging: {totals:?}");
+    (ids, totals.pop_first().unwrap())
+}
+
+/// `total` of a list: what the first page says.
+async fn total(meta: &dyn MetaStore, site: ObjectId, folder: Option<ObjectId>) -> i64 {
+    meta.list_assets(
+        site,
+        folder,
+        PageRequest {
+            offset: 0,
+            limit: 1,
+        },
+    )
+    .await
+    .unwrap()
+    .total
+}
+
+/// The totals are counters, not counts: they must follow every path that makes an asset listed
+/// or unlisted, and no other.
+async fn list_totals_follow_every_change(meta: Arc<dyn MetaStore>) {
+    let m = meta.as_ref();
+    let s = site(m).await;
+    let top = ObjectId::generate(now());
+    let child = ObjectId::generate(now());
+    m.create_folder(top, s, None, "top", now()).await.unwrap();
+    m.create_folder(child, s, Some(top), "child", now())
+        .await
+        .unwrap();
+    let t0 = now();
+    let expect = |site_total, top_total, child_total| async move {
+        assert_eq!(
+            (
+                total(m, s, None).await,
+                total(m, s, Some(top)).await,
+                total(m, s, Some(child)).await
+            ),
+            (site_total, top_total, child_total)
+        );
+    };
+    expect(0, 0, 0).await;
+
+    // Created (pending): not listed.
+    let a = asset(s, Some(child), "a.png", t0);
+    let b = asset(s, None, "b.txt", t0);
+    let c = asset(s, Some(top), "c.png", t0);
+    for x in [&a, &b, &c] {
+        m.insert_asset(x).await.unwrap();
+    }
+    expect(0, 0, 0).await;
+
+    // Uploaded: listed, in its folder and every ancestor; once, however often it is confirmed.
+    assert!(m.mark_uploaded(a.id, 5, t0).await.unwrap());
+    assert!(m.mark_uploaded(b.id, 5, t0).await.unwrap());
+    assert!(m.mark_uploaded(a.id, 5, t0).await.unwrap());
+    expect(2, 1, 1).await;
+
+    // Failed: only a pending asset can fail, and it was not counted.
+    assert!(!m.mark_failed(a.id, t0).await.unwrap());
+    assert!(m.mark_failed(c.id, t0).await.unwrap());
+    expect(2, 1, 1).await;
+    // A failed asset whose correct bytes arrive later is listed then.
+    assert!(m.mark_uploaded(c.id, 5, t0).await.unwrap());
+    expect(3, 2, 1).await;
+
+    // Deleted: an uploaded asset leaves the totals, a pending one never was in them.
+    m.delete_asset(a.id, t0).await.unwrap().unwrap();
+    expect(2, 1, 0).await;
+    let pending = asset(s, Some(top), "p.png", t0);
+    m.insert_asset(&pending).await.unwrap();
+    m.delete_asset(pending.id, t0).await.unwrap().unwrap();
+    assert!(m.delete_asset(a.id, t0).await.unwrap().is_none());
+    expect(2, 1, 0).await;
+
+    // The sweep deletes expired pending and failed assets: no total moves.
+    let expired = asset(s, Some(child), "e.png", t0);
+    let failed = asset(s, None, "f.png", t0);
+    m.insert_asset(&expired).await.unwrap();
+    m.insert_asset(&failed).await.unwrap();
+    assert!(m.mark_failed(failed.id, t0).await.unwrap());
+    let later = t0 + Duration::hours(2);
+    for gone in m.expired_pending_assets(later, 100).await.unwrap() {
+        m.delete_asset(gone.id, later).await.unwrap().unwrap();
+    }
+    expect(2, 1, 0).await;
+
+    // A mark-uploaded of an asset deleted meanwhile changes nothing.
+    assert!(!m.mark_uploaded(a.id, 5, t0).await.unwrap());
+    expect(2, 1, 0).await;
+    let (listed, total) = list_all(m, s, None).await;
+    assert_eq!((listed.len() as i64, total), (2, 2));
+}
+
+/// Uploads of one site confirmed at the same time, and deletes at the same time, lose no update
+/// of the totals (PostgreSQL's counter rows are updated by concurrent transactions).
+async fn concurrent_uploads_keep_totals_exact(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    let folder = ObjectId::generate(now());
+    meta.create_folder(folder, s, None, "f", now())
+        .await
+        .unwrap();
+    let t0 = now();
+    let assets: Vec<Asset> = (0..240)
+        .map(|i| asset(s, (i % 3 == 0).then_some(folder), &format!("{i}.png"), t0))
+        .collect();
+    for a in &assets {
+        meta.insert_asset(a).await.unwrap();
+    }
+    let in_folder = assets.iter().filter(|a| a.folder_id.is_some()).count() as i64;
+    let run = |ids: Vec<ObjectId>, delete: bool| {
+        let meta = meta.clone();
+        tokio::spawn(async move {
+            for id in ids {
+                if delete {
+                    meta.delete_asset(id, t0).await.unwrap().unwrap();
+                } else {
+                    assert!(meta.mark_uploaded(id, 5, t0).await.unwrap());
+                }
+            }
+        })
+    };
+    let workers: Vec<_> = assets
+        .chunks(15)
+        .map(|chunk| run(chunk.iter().map(|a| a.id).collect(), false))
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(total(meta.as_ref(), s, None).await, 240);
+    assert_eq!(total(meta.as_ref(), s, Some(folder)).await, in_folder);
+
+    let deleted: Vec<&Asset> = assets.iter().step_by(2).collect();
+    let deleted_in_folder = deleted.iter().filter(|a| a.folder_id.is_some()).count() as i64;
+    let workers: Vec<_> = deleted
+        .chunks(8)
+        .map(|chunk| run(chunk.iter().map(|a| a.id).collect(), true))
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(total(meta.as_ref(), s, None).await, 120);
+    assert_eq!(
+        total(meta.as_ref(), s, Some(folder)).await,
+        in_folder - deleted_in_folder
+    );
+}
+
+/// Pages anywhere in a list, read from whichever end is nearer, hold exactly the items of that
+/// slice of the list in list order (ties in creation time broken by id); with a folder filter
+/// too, over a small tree (read from the per-folder index) and a large one (walked in site
+/// order).
+async fn pages_at_any_offset_hold_the_right_items(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    // A chain root → d1 → … → d5, and a small folder beside it.
+    let mut chain = vec![ObjectId::generate(now())];
+    meta.create_folder(chain[0], s, None, "root", now())
+        .await
+        .unwrap();
+    for depth in 1..=5 {
+        let id = ObjectId::generate(now());
+        meta.create_folder(id, s, Some(chain[depth - 1]), "d", now())
+            .await
+            .unwrap();
+        chain.push(id);
+    }
+    let small = ObjectId::generate(now());
+    meta.create_folder(small, s, None, "small", now())
+        .await
+        .unwrap();
+    let t0 = now();
+    let n = 523;
+    let mut assets = Vec::new();
+    for i in 0..n {
+        // Three assets per millisecond, created out of order.
+        let created = t0 + Duration::milliseconds(((i * 7919) % n) / 3);
+        let folder = match i % 10 {
+            0 => Some(small),
+            1..=8 => Some(chain[i as usize % chain.len()]),
+            _ => None,
+        };
+        assets.push(asset(s, folder, &format!("{i}.png"), created));
+    }
+    for a in &assets {
+        meta.insert_asset(a).await.unwrap();
+    }
+    let workers: Vec<_> = assets
+        .chunks(40)
+        .map(|chunk| {
+            let (meta, ids) = (meta.clone(), chunk.iter().map(|a| a.id).collect::<Vec<_>>());
+            tokio::spawn(async move {
+                for id in ids {
+                    assert!(meta.mark_uploaded(id, 5, t0).await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    // One pending asset, never listed.
+    meta.insert_asset(&asset(s, Some(chain[3]), "pending.png", t0))
+        .await
+        .unwrap();
+    let in_list_order = |filter: &dyn Fn(&Asset) -> bool| {
+        let mut listed: Vec<&Asset> = assets.iter().filter(|a| filter(a)).collect();
+        listed.sort_by_key(|a| (a.created_on, a.id));
+        listed.iter().map(|a| a.id).collect::<Vec<_>>()
+    };
+    let below_d2 = chain[2..].to_vec();
+    let cases: Vec<(Option<ObjectId>, Vec<ObjectId>)> = vec![
+        (None, in_list_order(&|_| true)),
+        (
+            Some(chain[0]),
+            in_list_order(&|a| a.folder_id.is_some_and(|f| chain.contains(&f))),
+        ),
+        (
+            Some(chain[2]),
+            in_list_order(&|a| a.folder_id.is_some_and(|f| below_d2.contains(&f))),
+        ),
+        (Some(small), in_list_order(&|a| a.folder_id == Some(small))),
+    ];
+    for (folder, expected) in cases {
+        let len = expected.len() as i64;
+        let mut offsets = vec![
+            0,
+            1,
+            len / 2 - 1,
+            len / 2,
+            len / 2 + 1,
+            len - 1,
+            len,
+            len + 5,
+        ];
+        offsets.extend((0..len).step_by(37));
+        for offset in offsets.into_iter().filter(|o| *o >= 0) {
+            for limit in [1, 7, 100] {
+                let page = meta
+                    .list_assets(s, folder, PageRequest { offset, limit })
+                    .await
+                    .unwrap();
+                let from = (offset as usize).min(expected.len());
+                let to = ((offset + limit) as usize).min(expected.len());
+                assert_eq!(
+                    (
+                        page.items.iter().map(|a| a.id).collect::<Vec<_>>(),
+                        page.total
+                    ),
+                    (expected[from..to].to_vec(), len),
+                    "folder {folder:?}, offset {offset}, limit {limit}"
+                );
+            }
+        }
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -721,7 +1004,10 @@ conformance!(
     concurrent_duplicate_folders,
     assets_lifecycle,
     listing_and_folder_filter,
-    variant_jobs
+    variant_jobs,
+    list_totals_follow_every_change,
+    concurrent_uploads_keep_totals_exact,
+    pages_at_any_offset_hold_the_right_items,
 );
 
 /// The WAL's checkpoint sequence number (bytes 12..16 of its header, big-endian), which SQLite
@@ -795,4 +1081,118 @@ async fn postgres_writer_replaces_a_dropped_connection() {
     meta.insert_asset(&second).await.unwrap();
     assert!(meta.get_asset(second.id).await.unwrap().is_some());
     assert!(meta.get_asset(first.id).await.unwrap().is_some());
+}
+
+/// A copy of a backend's migrations from before the list counters.
+fn migrations_before_list_counts(backend: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if !name.contains("list_counts") {
+            std::fs::copy(entry.path(), dir.path().join(name)).unwrap();
+        }
+    }
+    dir
+}
+
+/// Rows an existing database has before the list counters: site `a` with a folder `f` and its
+/// child `g`, site `b`; assets in every state. Returns (a, f, g, b, a pending asset in g).
+fn existing_rows() -> (String, ObjectId, ObjectId, ObjectId, ObjectId, ObjectId) {
+    let t = now().timestamp_millis();
+    let [a, f, g, b] = [0; 4].map(|_| ObjectId::generate(now()));
+    let mut sql = format!(
+        "INSERT INTO sites (id, name, created_on) VALUES ('{a}', 'a', {t}), ('{b}', 'b', {t}); \
+         INSERT INTO asset_folders (id, site_id, parent_folder, display_name, created_on, \
+         last_updated) VALUES ('{f}', '{a}', NULL, 'f', {t}, {t}), \
+         ('{g}', '{a}', '{f}', 'g', {t}, {t});"
+    );
+    let mut pending_in_g = None;
+    let rows: [(ObjectId, Option<ObjectId>, &str, usize); 6] = [
+        (a, None, "uploaded", 5),
+        (a, Some(f), "uploaded", 3),
+        (a, Some(g), "uploaded", 2),
+        (a, Some(g), "pending", 4),
+        (a, None, "failed", 2),
+        (b, None, "uploaded", 7),
+    ];
+    for (site, folder, state, count) in rows {
+        for i in 0..count {
+            let id = ObjectId::generate(now());
+            if state == "pending" {
+                pending_in_g = Some(id);
+            }
+            let folder = folder.map_or("NULL".to_owned(), |f| format!("'{f}'"));
+            sql += &format!(
+                "INSERT INTO assets (id, site_id, folder_id, original_file_name, display_name, \
+                 content_type, file_hash, storage_key, size, state, upload_expires_at, \
+                 created_on, last_updated) VALUES ('{id}', '{site}', {folder}, '{i}.png', \
+                 '{id}_{i}.png', 'image/png', '{hash}', '{site}/{id}', 5, '{state}', {t}, {t}, \
+                 {t});",
+                hash = "0".repeat(32)
+            );
+        }
+    }
+    (sql, a, f, g, b, pending_in_g.unwrap())
+}
+
+/// After the migration, the totals count the rows that were there before it, and keep counting.
+async fn check_backfilled_totals(
+    meta: &dyn MetaStore,
+    (a, f, g, b, pending): (ObjectId, ObjectId, ObjectId, ObjectId, ObjectId),
+) {
+    assert_eq!(total(meta, a, None).await, 10);
+    assert_eq!(total(meta, a, Some(f)).await, 5);
+    assert_eq!(total(meta, a, Some(g)).await, 2);
+    assert_eq!(total(meta, b, None).await, 7);
+    assert_eq!(list_all(meta, a, Some(f)).await.0.len(), 5);
+    assert!(meta.mark_uploaded(pending, 5, now()).await.unwrap());
+    assert_eq!(total(meta, a, None).await, 11);
+    assert_eq!(total(meta, a, Some(f)).await, 6);
+    assert_eq!(total(meta, a, Some(g)).await, 3);
+}
+
+#[tokio::test]
+async fn sqlite_migration_backfills_list_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sqlite3");
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    let old = migrations_before_list_counts("sqlite");
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let (sql, a, f, g, b, pending) = existing_rows();
+    sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
+    pool.close().await;
+    let meta = SqliteMeta::open(&path).await.unwrap();
+    check_backfilled_totals(&meta, (a, f, g, b, pending)).await;
+}
+
+#[tokio::test]
+async fn postgres_migration_backfills_list_totals() {
+    let db = pg::FreshDatabase::create().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let old = migrations_before_list_counts("postgres");
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let (sql, a, f, g, b, pending) = existing_rows();
+    sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
+    let meta = PostgresMeta::from_pool(pool).await.unwrap();
+    check_backfilled_totals(&meta, (a, f, g, b, pending)).await;
 }

@@ -42,6 +42,12 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
     /// connection holds the write lock.)
     const BEGIN_WRITE: Option<&'static str>;
 
+    /// The statement that begins a read-only transaction whose statements all see one snapshot,
+    /// so a list's total and its page agree (SQLite: a deferred `BEGIN`, whose first read fixes
+    /// the WAL snapshot; PostgreSQL: `REPEATABLE READ`, since each statement of a `READ
+    /// COMMITTED` transaction sees the commits made before it began).
+    const BEGIN_SNAPSHOT: &'static str;
+
     /// How many rows a statement changed (sqlx has no trait for it).
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
 

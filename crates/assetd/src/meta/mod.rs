@@ -5,6 +5,7 @@
 
 pub mod dialect;
 mod group_commit;
+pub mod list_plan;
 pub mod postgres;
 mod rows;
 pub mod sql;

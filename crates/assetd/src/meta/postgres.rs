@@ -187,6 +187,7 @@ impl Dialect for Pg {
     const IN_ID_LIST: &'static str = " = ANY($1)";
     const ROW_LOCKS: bool = true;
     const BEGIN_WRITE: Option<&'static str> = None;
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
     fn id_list(ids: &[ObjectId]) -> Result<Vec<String>, MetaError> {
         Ok(ids.iter().map(ToString::to_string).collect())

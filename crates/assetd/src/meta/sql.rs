@@ -18,6 +18,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 
 use super::dialect::Dialect;
 use super::group_commit::InsertQueue;
+use super::list_plan::{self, Direction, FolderScan};
 use super::statements::values_list;
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
@@ -59,6 +60,52 @@ impl<D: Dialect> SqlMeta<D> {
 const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
      SELECT id FROM asset_folders WHERE id = $1 AND site_id = $2 \
      UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
+
+/// How many assets site `$1` lists: the sum of its counter rows (see the migration
+/// `*_list_counts`, whose triggers keep them in the transaction of every change to an asset).
+const SITE_TOTAL: &str = "SELECT CAST(COALESCE(SUM(uploaded), 0) AS BIGINT) \
+     FROM site_asset_counts WHERE site_id = $1";
+
+/// How many assets the folder tree of `$1` lists, and how many its site `$2` lists.
+fn tree_totals() -> String {
+    format!(
+        "{FOLDER_TREE} SELECT \
+         CAST(COALESCE((SELECT SUM(uploaded) FROM folder_asset_counts \
+           WHERE folder_id IN (SELECT id FROM tree)), 0) AS BIGINT), \
+         CAST(COALESCE((SELECT SUM(uploaded) FROM site_asset_counts WHERE site_id = $2), 0) \
+           AS BIGINT)"
+    )
+}
+
+/// A page of site `$1`'s list: `$2` rows after skipping `$3` from one end. The skip walks the
+/// covering index `assets_listed` alone (`SELECT id`); only the page's rows are read whole.
+fn page_of_site(direction: Direction) -> String {
+    let d = direction.sql();
+    format!(
+        "SELECT * FROM assets WHERE id IN (SELECT id FROM assets \
+         WHERE site_id = $1 AND state = 'uploaded' \
+         ORDER BY created_on {d}, id {d} LIMIT $2 OFFSET $3) ORDER BY created_on, id"
+    )
+}
+
+/// A page of the assets in the folder tree of `$1` (site `$2`): `$3` rows after skipping `$4`
+/// from one end, walking the index `scan` names. In site order the folder test is written
+/// `COALESCE(folder_id, '')` so that neither database can answer it from the per-folder index
+/// instead (an expression no index has); `folder_id` is in `assets_listed`, so the walk stays
+/// in that index.
+fn page_of_tree(scan: FolderScan, direction: Direction) -> String {
+    let d = direction.sql();
+    let filter = match scan {
+        FolderScan::SiteOrder => {
+            "site_id = $2 AND state = 'uploaded' AND COALESCE(folder_id, '') IN (SELECT id FROM tree)"
+        }
+        FolderScan::FolderIndex => "folder_id IN (SELECT id FROM tree) AND state = 'uploaded'",
+    };
+    format!(
+        "{FOLDER_TREE} SELECT * FROM assets WHERE id IN (SELECT id FROM assets WHERE {filter} \
+         ORDER BY created_on {d}, id {d} LIMIT $3 OFFSET $4) ORDER BY created_on, id"
+    )
+}
 
 /// Queues a key for deletion, or moves its deadline if it is queued already.
 const QUEUE_DELETION: &str = "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
@@ -464,50 +511,56 @@ where
         page: PageRequest,
     ) -> Result<Page<Asset>, MetaError> {
         let site = site.to_string();
-        let (rows, total) = match folder {
+        // One snapshot for the totals and the page: a page read from the end of the list is
+        // placed by the total, so both must count the same rows.
+        let mut tx = self.pool.begin_with(D::BEGIN_SNAPSHOT).await?;
+        let (total, rows) = match folder {
             None => {
-                let rows = sqlx::query(
-                    "SELECT * FROM assets WHERE site_id = $1 AND state = 'uploaded' \
-                     ORDER BY created_on, id LIMIT $2 OFFSET $3",
-                )
-                .bind(site.as_str())
-                .bind(page.limit)
-                .bind(page.offset)
-                .fetch_all(&self.pool)
-                .await?;
-                let total: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM assets WHERE site_id = $1 AND state = 'uploaded'",
-                )
-                .bind(site.as_str())
-                .fetch_one(&self.pool)
-                .await?;
-                (rows, total)
+                let total: i64 = sqlx::query_scalar(SITE_TOTAL)
+                    .bind(site.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let rows = match list_plan::window(total, page) {
+                    None => Vec::new(),
+                    Some(w) => {
+                        sqlx::query(&page_of_site(w.direction))
+                            .bind(site.as_str())
+                            .bind(w.take)
+                            .bind(w.skip)
+                            .fetch_all(&mut *tx)
+                            .await?
+                    }
+                };
+                (total, rows)
             }
             Some(folder) => {
                 let folder = folder.to_string();
-                let rows = sqlx::query(&format!(
-                    "{FOLDER_TREE} SELECT * FROM assets WHERE site_id = $2 \
-                     AND state = 'uploaded' AND folder_id IN (SELECT id FROM tree) \
-                     ORDER BY created_on, id LIMIT $3 OFFSET $4"
-                ))
-                .bind(folder.as_str())
-                .bind(site.as_str())
-                .bind(page.limit)
-                .bind(page.offset)
-                .fetch_all(&self.pool)
-                .await?;
-                let total: i64 = sqlx::query_scalar(&format!(
-                    "{FOLDER_TREE} SELECT COUNT(*) FROM assets WHERE site_id = $2 \
-                     AND state = 'uploaded' AND folder_id IN (SELECT id FROM tree)"
-                ))
-                .bind(folder.as_str())
-                .bind(site.as_str())
-                .fetch_one(&self.pool)
-                .await?;
-                (rows, total)
+                let (total, site_total): (i64, i64) = sqlx::query_as(&tree_totals())
+                    .bind(folder.as_str())
+                    .bind(site.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let rows = match list_plan::window(total, page) {
+                    None => Vec::new(),
+                    Some(w) => {
+                        let scan = list_plan::folder_scan(w, total, site_total);
+                        sqlx::query(&page_of_tree(scan, w.direction))
+                            .bind(folder.as_str())
+                            .bind(site.as_str())
+                            .bind(w.take)
+                            .bind(w.skip)
+                            .fetch_all(&mut *tx)
+                            .await?
+                    }
+                };
+                (total, rows)
             }
         };
-        let items = rows.iter().map(rows::asset).collect::<Result<_, _>>()?;
+        tx.commit().await?;
+        let mut items: Vec<Asset> = rows.iter().map(rows::asset).collect::<Result<_, _>>()?;
+        // Read in list order whichever end it came from (the statements sort their page), but
+        // the page is small: make the order a property of this function, not of the SQL text.
+        items.sort_by(|a, b| (a.created_on, a.id).cmp(&(b.created_on, b.id)));
         Ok(Page { items, total })
     }
 

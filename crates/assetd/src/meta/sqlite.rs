@@ -238,6 +238,7 @@ impl Dialect for Sqlite {
     const IN_ID_LIST: &'static str = " IN (SELECT value FROM json_each($1))";
     const ROW_LOCKS: bool = false;
     const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
 
     fn id_list(ids: &[ObjectId]) -> Result<String, MetaError> {
         serde_json::to_string(&ids.iter().map(ToString::to_string).collect::<Vec<_>>())
