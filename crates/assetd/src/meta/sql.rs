@@ -560,7 +560,7 @@ where
         let mut items: Vec<Asset> = rows.iter().map(rows::asset).collect::<Result<_, _>>()?;
         // Read in list order whichever end it came from (the statements sort their page), but
         // the page is small: make the order a property of this function, not of the SQL text.
-        items.sort_by(|a, b| (a.created_on, a.id).cmp(&(b.created_on, b.id)));
+        items.sort_by_key(|a| (a.created_on, a.id));
         Ok(Page { items, total })
     }
 
