@@ -120,6 +120,7 @@ pub fn folder_scan(window: Window, tree_total: i64, site_total: i64) -> FolderSc
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn page(offset: i64, limit: i64) -> PageRequest {
