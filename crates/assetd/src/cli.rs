@@ -11,6 +11,7 @@ use crate::config::{
     Cli, Command, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand, UploadArgs,
     VariantsArgs,
 };
+use crate::maintenance;
 use crate::server;
 
 /// Why a command failed; printed by `main` before exiting with status 1.
@@ -36,6 +37,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let cli = match cli.command {
         Command::Upload(args) => return upload(args).await,
         Command::Variants(args) => return make_variants(&args),
+        // These run beside a live service: they open the data directory their own way.
+        Command::Backup(args) => {
+            return Ok(
+                maintenance::backup(&cli.data_dir, cli.database_url.as_deref(), &args).await?,
+            );
+        }
+        Command::Restore(args) => {
+            return Ok(
+                maintenance::restore(&cli.data_dir, cli.database_url.as_deref(), &args).await?,
+            );
+        }
+        Command::Verify(args) => {
+            return Ok(
+                maintenance::verify(&cli.data_dir, cli.database_url.as_deref(), &args).await?,
+            );
+        }
         _ => cli,
     };
     let data = app::open(&cli.data_dir, cli.database_url.as_deref()).await?;
@@ -46,7 +63,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{id}");
             Ok(())
         }
-        Command::Upload(_) | Command::Variants(_) => unreachable!("handled above"),
+        Command::Upload(_)
+        | Command::Variants(_)
+        | Command::Backup(_)
+        | Command::Restore(_)
+        | Command::Verify(_) => unreachable!("handled above"),
         Command::Token(TokenCommand::Create { sites, scope }) => {
             if scope.is_empty() {
                 return Err("--scope must name at least one scope".into());

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod background;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod confirmer;
@@ -18,11 +19,13 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod labels;
+pub mod maintenance;
 pub mod meta;
 pub mod metrics;
 pub mod ranges;
 pub mod ratelimit;
 pub mod scopes;
+pub mod scrub;
 pub mod server;
 pub mod state;
 pub mod storage;
