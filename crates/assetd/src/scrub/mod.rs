@@ -51,6 +51,9 @@ const READS_IN_FLIGHT: usize = 4;
 /// Listed keys looked up at once.
 const LOOKUPS_IN_FLIGHT: usize = 8;
 
+/// Listed keys taken from the listing and looked up before the next are taken.
+const KEY_BATCH: usize = 256;
+
 /// What to do.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -409,34 +412,58 @@ impl Scrub {
         events: &mut (dyn FnMut(Event<'_>) + Send),
     ) -> Result<(), ScrubError> {
         let meta = self.meta.as_ref();
-        let blobs = self.blobs.as_ref();
-        let mut unknown = self
-            .blobs
-            .keys()
-            .map_err(ScrubError::from)
-            .map_ok(|key| async move {
-                let known = meta.key_known(&key).await?;
-                Ok::<_, ScrubError>((key, known))
-            })
-            .try_buffer_unordered(LOOKUPS_IN_FLIGHT);
-        while let Some((key, known)) = unknown.try_next().await? {
-            summary.objects_listed += 1;
-            events(Event::Advance(0));
-            if known {
-                continue;
+        let mut keys = self.blobs.keys().fuse();
+        loop {
+            // A batch is looked up to the end before anything else touches the database: a
+            // lookup left suspended in a half-polled stream would hold its pooled connection
+            // while the repair below waited for one (with SQLite's four, verify --repair timed
+            // out that way under load).
+            let mut batch = Vec::with_capacity(KEY_BATCH);
+            while batch.len() < KEY_BATCH {
+                match keys.next().await {
+                    Some(key) => batch.push(key?),
+                    None => break,
+                }
             }
-            if parse_storage_key(&key).is_none() {
-                self.report(summary, events, Finding::Foreign { key });
-                continue;
+            if batch.is_empty() {
+                return Ok(());
             }
-            // Listed, then unknown: an orphan only if it is still there (the sweep deletes an
-            // object before it forgets its queued key).
-            if blobs.head(&key).await?.is_none() {
-                continue;
+            let looked_up: Vec<(String, bool)> = futures_util::stream::iter(batch)
+                .map(|key| async move {
+                    let known = meta.key_known(&key).await?;
+                    Ok::<_, MetaError>((key, known))
+                })
+                .buffer_unordered(LOOKUPS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            for (key, known) in looked_up {
+                summary.objects_listed += 1;
+                events(Event::Advance(0));
+                if !known {
+                    self.unknown_key(key, summary, events).await?;
+                }
             }
-            let repaired = self.options.repair && self.remove_orphan(&key).await?;
-            self.report(summary, events, Finding::Orphan { key, repaired });
         }
+    }
+
+    /// A listed key no row knows: foreign, gone meanwhile, or an orphan.
+    async fn unknown_key(
+        &self,
+        key: String,
+        summary: &mut Summary,
+        events: &mut (dyn FnMut(Event<'_>) + Send),
+    ) -> Result<(), ScrubError> {
+        if parse_storage_key(&key).is_none() {
+            self.report(summary, events, Finding::Foreign { key });
+            return Ok(());
+        }
+        // Listed, then unknown: an orphan only if it is still there (the sweep deletes an
+        // object before it forgets its queued key).
+        if self.blobs.head(&key).await?.is_none() {
+            return Ok(());
+        }
+        let repaired = self.options.repair && self.remove_orphan(&key).await?;
+        self.report(summary, events, Finding::Orphan { key, repaired });
         Ok(())
     }
 

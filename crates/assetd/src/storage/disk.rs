@@ -286,9 +286,11 @@ impl BlobStore for DiskStore {
                 let _ = tx.blocking_send(Err(e.into()));
             }
         });
-        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        }))
+        // Fused: a consumer may poll again after the end, which a bare `unfold` forbids.
+        Box::pin(futures_util::StreamExt::fuse(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+        )))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
