@@ -134,6 +134,12 @@ pub async fn backup(
     .await?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
+    if report.dropped > 0 {
+        eprintln!(
+            "assetd: {} assets uploaded and deleted while the backup ran are left out",
+            report.dropped
+        );
+    }
     for key in &report.mismatched {
         eprintln!("assetd: warning: {key} does not match its record (run assetd verify)");
     }

@@ -489,7 +489,13 @@ fn verify_finds_and_repairs_flipped_truncated_missing_and_orphaned_objects_on_th
     assert_eq!(
         out.status.code(),
         Some(1),
-        "repair still reports what it found"
+        "repair still reports what it found: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("verify found 4 problem"),
+        "{}",
+        stderr(&out)
     );
     let (found, summary) = findings(&out);
     assert!(

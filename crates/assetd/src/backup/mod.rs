@@ -16,9 +16,13 @@
 //!    the object's bytes whatever the sweep does afterwards;
 //! 2. the database is copied with `VACUUM INTO`, one read transaction, while writes go on;
 //! 3. every object a row of the *copy* names that step 1 did not see (its upload finished during
-//!    step 1) is linked now; if an uploaded asset's object is already gone, the backup fails
-//!    saying which (the asset was uploaded during step 1 and deleted and swept before step 3,
-//!    seconds apart: run it again);
+//!    step 1) is linked now. If an uploaded asset's object is already gone, the asset was
+//!    uploaded after the backup began and deleted after step 2 (the sweep removed its object
+//!    meanwhile): it is deleted from the copy too, as if that delete had come just before the
+//!    snapshot (the same transaction: rows, variants, queued keys). Whatever was acknowledged
+//!    before the backup began had its object in the store when step 1 ran, so it is never
+//!    dropped this way. If the live database still names the missing object, the live store is
+//!    damaged and the backup fails, naming it;
 //! 4. objects no row of the copy names (deleted meanwhile, uploads not yet marked, orphans) are
 //!    dropped, and every file kept is hashed into the manifest, compared on the way with its
 //!    row's size and MD5 (a mismatch is reported: the live object is damaged; `assetd verify`).
@@ -80,6 +84,9 @@ pub struct Report {
     pub linked: u64,
     /// Objects copied.
     pub copied: u64,
+    /// Assets uploaded and deleted while the backup ran, whose objects were gone before they
+    /// could be linked: left out of the copy, as if deleted just before its snapshot.
+    pub dropped: u64,
     /// Objects whose bytes did not match their row (kept as they are; the live store needs
     /// `assetd verify`), at most [`MISMATCHES_KEPT`] of them named.
     pub mismatched: Vec<String>,
@@ -106,10 +113,10 @@ pub enum BackupError {
     /// The data directory has no database.
     #[error("{0} has no database to back up")]
     NoDatabase(PathBuf),
-    /// An uploaded asset's object vanished between the database snapshot and its link.
+    /// An object the live database still names is missing from the store.
     #[error(
-        "the object {0} of an asset in the snapshot was deleted before it could be linked \
-         (uploaded and deleted while the backup ran); run the backup again"
+        "the object {0} is missing from the store though the database names it (run assetd \
+         verify)"
     )]
     Vanished(String),
     /// The database failed.
@@ -178,7 +185,6 @@ pub async fn take(
     progress(Progress::Step("copying the database", None));
     let snapshot_path = out.join(layout.database);
     live.snapshot_into(&snapshot_path).await?;
-    live.close().await;
     let snapshot = SqliteMeta::open_beside(&snapshot_path).await?;
 
     // 3. Objects of the snapshot's rows that step 1 did not see.
@@ -190,15 +196,19 @@ pub async fn take(
         after = Some(last.id);
         for asset in &page {
             let needed = asset.state == AssetState::Uploaded;
-            fill(
-                &store,
-                &objects,
-                &asset.storage_key,
-                needed,
-                *copy,
-                &mut report,
-            )
-            .await?;
+            let key = &asset.storage_key;
+            if fill(&store, &objects, key, needed, *copy, &mut report).await? {
+                continue;
+            }
+            let deleted_live = live
+                .get_asset(asset.id)
+                .await?
+                .is_none_or(|a| a.state != AssetState::Uploaded);
+            if !deleted_live {
+                return Err(BackupError::Vanished(key.clone()));
+            }
+            snapshot.delete_asset(asset.id, Utc::now()).await?;
+            report.dropped += 1;
         }
         progress(Progress::Advance(page.len() as u64, 0));
     }
@@ -209,18 +219,25 @@ pub async fn take(
         after = Some(last.storage_key.clone());
         for variant in &page {
             let needed = variant.state == VariantState::Done;
-            fill(
-                &store,
-                &objects,
-                &variant.storage_key,
-                needed,
-                *copy,
-                &mut report,
-            )
-            .await?;
+            let key = &variant.storage_key;
+            if fill(&store, &objects, key, needed, *copy, &mut report).await? {
+                continue;
+            }
+            // A variant's row goes only with its asset's.
+            if live.variant(key).await?.is_some() {
+                return Err(BackupError::Vanished(key.clone()));
+            }
+            if snapshot
+                .delete_asset(variant.asset_id, Utc::now())
+                .await?
+                .is_some()
+            {
+                report.dropped += 1;
+            }
         }
         progress(Progress::Advance(page.len() as u64, 0));
     }
+    live.close().await;
 
     // 4. The manifest: every object a row names, then the database and the credentials.
     progress(Progress::Step("hashing", None));
@@ -271,11 +288,18 @@ pub async fn take(
         .and_then(|walked| walked)
         .map_err(io_at(&objects))?;
     snapshot.close().await;
-    // Only read since the copy was made, so whatever side files SQLite kept hold nothing.
+    // A clean close checkpoints the copy's WAL into its file, so what SQLite may leave beside it
+    // holds no data (a WAL that still does is an error, not something to delete).
     for suffix in ["-wal", "-shm", "-journal"] {
         let side = out.join(format!("{}{suffix}", layout.database));
-        if side.exists() {
-            std::fs::remove_file(&side).map_err(io_at(&side))?;
+        match std::fs::metadata(&side) {
+            Ok(meta) if suffix == "-wal" && meta.len() > 0 => {
+                return Err(io_at(&side)(std::io::Error::other(
+                    "the database copy's WAL was not checkpointed",
+                )));
+            }
+            Ok(_) => std::fs::remove_file(&side).map_err(io_at(&side))?,
+            Err(_) => {}
         }
     }
     for (name, path) in [
@@ -351,8 +375,8 @@ async fn place(
     .map_err(io_at(&to))
 }
 
-/// Step 3 for one key a row names: links it if step 1 did not; `needed` makes a vanished
-/// object an error.
+/// Step 3 for one key a row names: links it if step 1 did not. False if the object is gone
+/// though `needed` (its row says it is complete).
 async fn fill(
     store: &DiskStore,
     objects: &Path,
@@ -360,17 +384,17 @@ async fn fill(
     needed: bool,
     copy: bool,
     report: &mut Report,
-) -> Result<(), BackupError> {
+) -> Result<bool, BackupError> {
     // A key that is not a plain relative path is never one assetd wrote; nothing to link.
     if store.head(key).await.is_err() || objects.join(key).exists() {
-        return Ok(());
+        return Ok(true);
     }
     match place(store.root(), objects, key, copy).await? {
         Some(placed) => count(report, placed),
-        None if needed => return Err(BackupError::Vanished(key.to_owned())),
+        None if needed => return Ok(false),
         None => {}
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Whether a row of `snapshot` names `key`, and with which size and MD5 when the row says its
