@@ -11,6 +11,7 @@ use crate::config::{
     Cli, Command, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand, UploadArgs,
     VariantsArgs,
 };
+use crate::maintenance;
 use crate::server;
 use crate::{site_listing, token_listing};
 
@@ -39,6 +40,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Variants(args) => return make_variants(&args),
         Command::Serve(args) if args.ephemeral => {
             return serve_ephemeral(cli.database_url.is_some(), *args).await;
+        }
+        // These run beside a live service: they open the data directory their own way.
+        Command::Backup(args) => {
+            return Ok(
+                maintenance::backup(&cli.data_dir, cli.database_url.as_deref(), &args).await?,
+            );
+        }
+        Command::Restore(args) => {
+            return Ok(
+                maintenance::restore(&cli.data_dir, cli.database_url.as_deref(), &args).await?,
+            );
+        }
+        Command::Verify(args) => {
+            return Ok(
+                maintenance::verify(&cli.data_dir, cli.database_url.as_deref(), &args).await?,
+            );
         }
         _ => cli,
     };
@@ -84,7 +101,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Upload(_) | Command::Variants(_) => unreachable!("handled above"),
+        Command::Upload(_)
+        | Command::Variants(_)
+        | Command::Backup(_)
+        | Command::Restore(_)
+        | Command::Verify(_) => unreachable!("handled above"),
         Command::Token(TokenCommand::Create {
             sites,
             scope,

@@ -70,6 +70,62 @@ pub enum Command {
     /// Make an image's responsive variants into a directory, exactly as the service would (to
     /// preview them, or to benchmark variant making alone).
     Variants(VariantsArgs),
+    /// Copy the data directory (database, objects, credentials) consistently while the service
+    /// runs, with a manifest of every file's size and MD5. Embedded configuration only.
+    Backup(BackupArgs),
+    /// Restore a backup into `--data-dir`, which must be empty or absent; refuses a backup that
+    /// does not match its manifest.
+    Restore(RestoreArgs),
+    /// Re-read every stored original and variant and check its size and MD5; report missing
+    /// and damaged objects, objects no row knows and uploads stuck pending. Exits 1 if anything
+    /// is wrong.
+    Verify(Box<VerifyArgs>),
+}
+
+/// `assetd backup` flags.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Directory the backup is written to: absent or empty.
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Copy every object, even where a hard link would do (a hard link shares the live file's
+    /// disk blocks: it survives a delete, not a failed disk).
+    #[arg(long)]
+    pub copy: bool,
+
+    /// Where asset bytes live (as for `serve`); only the embedded store can be backed up here.
+    #[arg(long, env = "ASSETD_STORAGE", value_enum, default_value = "embedded")]
+    pub storage: StorageKind,
+}
+
+/// `assetd restore` flags (the target is `--data-dir`).
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The backup directory.
+    #[arg(long)]
+    pub from: PathBuf,
+}
+
+/// `assetd verify` flags.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Mark assets whose bytes are missing or damaged failed, and remove orphans.
+    #[arg(long)]
+    pub repair: bool,
+
+    /// Read every object, even where S3's ETag is its MD5 (single-part uploads).
+    #[arg(long)]
+    pub full: bool,
+
+    /// One JSON object per finding, and a summary line, on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The service's flags: verify reads the storage ones (`--storage`, `--s3-*`, `--bucket`),
+    /// so it takes whatever `serve` is given, environment included.
+    #[command(flatten, next_help_heading = "Service flags (as for serve)")]
+    pub serve: ServeArgs,
 }
 
 /// `assetd variants` flags.

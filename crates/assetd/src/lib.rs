@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod background;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod confirmer;
@@ -19,11 +20,13 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod labels;
+pub mod maintenance;
 pub mod meta;
 pub mod metrics;
 pub mod ranges;
 pub mod ratelimit;
 pub mod scopes;
+pub mod scrub;
 pub mod server;
 pub mod site_deletion;
 pub mod site_listing;

@@ -969,6 +969,99 @@ async fn pages_at_any_offset_hold_the_right_items(meta: Arc<dyn MetaStore>) {
     }
 }
 
+/// The scrub's and the backup's view: every asset and variant through a cursor, page by page,
+/// which keys a row knows, and marking an uploaded asset whose bytes are damaged.
+async fn scrub_cursors(meta: Arc<dyn MetaStore>) {
+    let site = site(meta.as_ref()).await;
+    let t0 = now() - Duration::minutes(10);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let a = uploaded(
+            meta.as_ref(),
+            site,
+            None,
+            &format!("{n}.png"),
+            t0 + Duration::seconds(n),
+        )
+        .await;
+        ids.push(a.id);
+    }
+    let pending = asset(site, None, "p.png", t0 + Duration::seconds(9));
+    meta.insert_asset(&pending).await.unwrap();
+    ids.push(pending.id);
+    ids.sort_by_key(ToString::to_string);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = meta.assets_after(after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page.iter().map(|a| a.id));
+    }
+    assert_eq!(seen, ids, "every asset once, by id, pending included");
+
+    let first = meta.get_asset(ids[0]).await.unwrap().unwrap();
+    let variants: Vec<Variant> = [500, 800, 1080]
+        .iter()
+        .map(|&w| planned(&first, w))
+        .collect();
+    assert!(meta.plan_variants(first.id, &variants).await.unwrap());
+    let mut keys = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = meta.variants_after(after.as_deref(), 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.storage_key.clone());
+        keys.extend(page.into_iter().map(|v| v.storage_key));
+    }
+    let mut expected: Vec<String> = variants.iter().map(|v| v.storage_key.clone()).collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+
+    assert!(meta.key_known(&first.storage_key).await.unwrap());
+    assert!(meta.key_known(&pending.storage_key).await.unwrap());
+    assert!(meta.key_known(&variants[0].storage_key).await.unwrap());
+    assert!(
+        !meta
+            .key_known(&format!("{site}/nobody_x.png"))
+            .await
+            .unwrap()
+    );
+    let doomed = meta.get_asset(ids[1]).await.unwrap().unwrap();
+    meta.delete_asset(doomed.id, now()).await.unwrap().unwrap();
+    assert!(
+        meta.key_known(&doomed.storage_key).await.unwrap(),
+        "queued for deletion"
+    );
+
+    assert!(meta.mark_corrupt(first.id, now()).await.unwrap());
+    assert_eq!(
+        meta.get_asset(first.id).await.unwrap().unwrap().state,
+        AssetState::Failed
+    );
+    assert!(
+        !meta.mark_corrupt(first.id, now()).await.unwrap(),
+        "no longer uploaded"
+    );
+    assert!(
+        !meta.mark_corrupt(pending.id, now()).await.unwrap(),
+        "never uploaded"
+    );
+    let listed = meta
+        .list_assets(
+            site,
+            None,
+            PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(listed.items.iter().all(|a| a.id != first.id));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1008,6 +1101,7 @@ conformance!(
     list_totals_follow_every_change,
     concurrent_uploads_keep_totals_exact,
     pages_at_any_offset_hold_the_right_items,
+    scrub_cursors,
 );
 
 /// The WAL's checkpoint sequence number (bytes 12..16 of its header, big-endian), which SQLite

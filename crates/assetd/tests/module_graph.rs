@@ -27,11 +27,13 @@ const ON_THE_DOMAIN_ONLY: &[&str] = &["meta", "storage"];
 /// needs, so none may import the app's state, the HTTP layer or its error type.
 const SERVICES: &[&str] = &[
     "background",
+    "backup",
     "confirmer",
     "delivery_cache",
     "grant_cache",
     "metrics",
     "ratelimit",
+    "scrub",
     "site_deletion",
     "sweep",
     "token_usage",
@@ -40,7 +42,15 @@ const SERVICES: &[&str] = &[
 ];
 
 /// What sits above the services.
-const ABOVE_SERVICES: &[&str] = &["app", "cli", "error", "http", "server", "state"];
+const ABOVE_SERVICES: &[&str] = &[
+    "app",
+    "cli",
+    "error",
+    "http",
+    "maintenance",
+    "server",
+    "state",
+];
 
 /// Crates a domain module must not name.
 const FRAMEWORKS: &[&str] = &["axum", "hyper", "sqlx", "tokio", "tower"];

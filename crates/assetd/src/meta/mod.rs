@@ -532,6 +532,27 @@ pub trait MetaStore: Send + Sync + 'static {
         size: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, MetaError>;
+    /// Up to `limit` assets of every site and state with ids after `after`, by id: a cursor
+    /// over the whole table for `assetd verify` and `assetd backup`, a page per call, so
+    /// neither ever holds every row.
+    async fn assets_after(
+        &self,
+        after: Option<ObjectId>,
+        limit: i64,
+    ) -> Result<Vec<Asset>, MetaError>;
+    /// Up to `limit` variants with keys after `after`, by key (the same cursor for variants).
+    async fn variants_after(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Variant>, MetaError>;
+    /// Whether a row knows the object `key`: an asset's or a variant's (in any state), or a key
+    /// queued for deletion. An object no row knows is an orphan.
+    async fn key_known(&self, key: &str) -> Result<bool, MetaError>;
+    /// Marks an uploaded asset failed because its stored bytes are missing or no longer match
+    /// its size and MD5 (`assetd verify --repair`): it is no longer listed or served, and the
+    /// sweep removes it like any failed upload. Returns false if it is gone or not uploaded.
+    async fn mark_corrupt(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError>;
 }
 
 #[cfg(test)]

@@ -897,4 +897,67 @@ where
     ) -> Result<bool, MetaError> {
         D::mark_uploaded(&self.pool, id, size, now).await
     }
+
+    async fn assets_after(
+        &self,
+        after: Option<ObjectId>,
+        limit: i64,
+    ) -> Result<Vec<Asset>, MetaError> {
+        // The primary key's order: each page is one index range scan from the cursor.
+        sqlx::query(
+            "SELECT * FROM assets WHERE (CAST($1 AS TEXT) IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after.map(|id| id.to_string()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::asset)
+        .collect()
+    }
+
+    async fn variants_after(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Variant>, MetaError> {
+        sqlx::query(
+            "SELECT * FROM asset_variants \
+             WHERE (CAST($1 AS TEXT) IS NULL OR storage_key > $1) \
+             ORDER BY storage_key LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::variant)
+        .collect()
+    }
+
+    async fn key_known(&self, key: &str) -> Result<bool, MetaError> {
+        // Three unique-index probes.
+        let known: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(1 AS BIGINT) WHERE EXISTS (SELECT 1 FROM assets WHERE storage_key = $1) \
+             OR EXISTS (SELECT 1 FROM asset_variants WHERE storage_key = $1) \
+             OR EXISTS (SELECT 1 FROM blob_deletions WHERE storage_key = $1)",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(known.is_some())
+    }
+
+    async fn mark_corrupt(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError> {
+        let result = sqlx::query(
+            "UPDATE assets SET state = 'failed', last_updated = $1 \
+             WHERE id = $2 AND state = 'uploaded'",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(D::rows_affected(&result) == 1)
+    }
 }

@@ -89,6 +89,58 @@ impl SqlMeta<Sqlite> {
     }
 }
 
+impl SqlMeta<Sqlite> {
+    /// Opens the existing database at `path` beside the service that owns it (`assetd verify`,
+    /// `assetd backup`): no checkpoint task (the service's does that), and a missing file is an
+    /// error rather than a new empty database. Pending migrations run as at start-up.
+    pub async fn open_beside(path: &Path) -> Result<Self, MetaError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(super::ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| MetaError::Backend(e.into()))?;
+        let writer = SqliteConnection::connect_with(&options).await?;
+        let inserts = InsertQueue::spawn([SqliteWriter {
+            conn: writer,
+            gate: WriteGate::default(),
+        }]);
+        let checkpointer = TaskTracker::new();
+        checkpointer.close();
+        Ok(Self {
+            pool,
+            inserts,
+            dialect: Sqlite {
+                checkpoints: CancellationToken::new(),
+                checkpointer,
+            },
+        })
+    }
+
+    /// Writes a consistent copy of the whole database to `dest` (which must not exist) while
+    /// the service goes on writing: `VACUUM INTO` reads inside one read transaction, so the
+    /// copy holds exactly the transactions committed before it began, and, in WAL mode,
+    /// neither blocks writers nor waits for them.
+    pub async fn snapshot_into(&self, dest: &Path) -> Result<(), MetaError> {
+        let dest = dest.to_str().ok_or_else(|| {
+            MetaError::Unavailable(format!("{} is not a UTF-8 path", dest.display()))
+        })?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(dest)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 /// How long a statement waits for a lock another connection holds.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 

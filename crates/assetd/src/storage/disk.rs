@@ -77,6 +77,24 @@ impl DiskStore {
         Ok(Self { root })
     }
 
+    /// The store rooted at `root` as another process uses it: nothing is created or removed
+    /// (its temp files are the running service's uploads in flight). For `assetd verify` and
+    /// `assetd backup`, which run beside `assetd serve`.
+    pub fn attach(root: PathBuf) -> std::io::Result<Self> {
+        if !root.join(TMP_DIR).is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} is not an object store", root.display()),
+            ));
+        }
+        Ok(Self { root })
+    }
+
+    /// The directory objects live in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
         Ok(self.root.join(relative_path(key)?))
     }
@@ -258,6 +276,23 @@ impl BlobStore for DiskStore {
             .collect())
     }
 
+    fn keys(&self) -> super::KeyStream<'_> {
+        // A blocking walk feeding a small channel: the walk holds one open directory per level
+        // (two: sites, then their objects) and waits whenever the reader is behind.
+        let (tx, rx) = tokio::sync::mpsc::channel(KEYS_IN_FLIGHT);
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = walk_keys(&root, "", &tx) {
+                let _ = tx.blocking_send(Err(e.into()));
+            }
+        });
+        // Fused: a consumer may poll again after the end, which a bare `unfold` forbids.
+        Box::pin(futures_util::StreamExt::fuse(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+        )))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         tokio::fs::metadata(self.root.join(TMP_DIR)).await?;
         if let Some(free) = free_bytes(&self.root)
@@ -269,6 +304,40 @@ impl BlobStore for DiskStore {
         }
         Ok(())
     }
+}
+
+/// Keys [`BlobStore::keys`] reads ahead of its reader.
+const KEYS_IN_FLIGHT: usize = 256;
+
+/// Sends every file under `dir` as a key (`prefix/name`), leaving out the temp directory. Stops
+/// early, without error, when the receiver is gone.
+fn walk_keys(
+    dir: &Path,
+    prefix: &str,
+    tx: &tokio::sync::mpsc::Sender<Result<String, StoreError>>,
+) -> std::io::Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        // A name that is not UTF-8 was not written by assetd; shown lossily, it names no row
+        // and is reported as a foreign object.
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if prefix.is_empty() && name == TMP_DIR {
+            continue;
+        }
+        let key = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.file_type()?.is_dir() {
+            if !walk_keys(&entry.path(), &key, tx)? {
+                return Ok(false);
+            }
+        } else if tx.blocking_send(Ok(key)).is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -365,6 +434,31 @@ mod tests {
         let stored = std::fs::read(dir.path().join("objects/s/big.bin")).expect("read");
         assert!(stored == content, "stored bytes differ");
         assert_eq!(store.temp_files().expect("tmp"), 0);
+    }
+
+    #[tokio::test]
+    async fn keys_streams_every_object_but_no_temp_file_and_attach_removes_nothing() {
+        use futures_util::TryStreamExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("objects");
+        let store = DiskStore::open(root.clone()).expect("open");
+        for key in ["s1/a_x.txt", "s1/b_y.txt", "s2/c_z.txt"] {
+            store
+                .put(key, Bytes::from_static(b"x"), "")
+                .await
+                .expect("put");
+        }
+        std::fs::write(root.join(TMP_DIR).join("upload.part"), b"in flight").expect("write");
+        let beside = DiskStore::attach(root.clone()).expect("attach");
+        let mut keys: Vec<String> = beside.keys().try_collect().await.expect("keys");
+        keys.sort();
+        assert_eq!(keys, ["s1/a_x.txt", "s1/b_y.txt", "s2/c_z.txt"]);
+        assert_eq!(
+            beside.temp_files().expect("tmp"),
+            1,
+            "an upload in flight is kept"
+        );
+        assert!(DiskStore::attach(dir.path().join("none")).is_err());
     }
 
     #[test]

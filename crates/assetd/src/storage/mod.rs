@@ -33,6 +33,10 @@ pub struct BlobMeta {
 /// A stream of an object's bytes.
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
+/// Every key of a store, read a page (or a directory entry) at a time.
+pub type KeyStream<'a> =
+    Pin<Box<dyn futures_util::Stream<Item = Result<String, StoreError>> + Send + 'a>>;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -121,4 +125,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Checks the store can be used.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Every key in the store, in no particular order, read as the stream is polled: S3's
+    /// listing a page of 1,000 keys at a time, the disk's one directory entry at a time, so
+    /// memory stays bounded however many objects there are (`assetd verify` looks for objects
+    /// no row knows this way).
+    fn keys(&self) -> KeyStream<'_>;
 }

@@ -169,6 +169,17 @@ impl BlobStore for S3Store {
         Ok(keys)
     }
 
+    fn keys(&self) -> super::KeyStream<'_> {
+        // object_store asks for the next page (ListObjectsV2, 1,000 keys) only when the
+        // previous one has been consumed.
+        Box::pin(
+            self.client
+                .list(None)
+                .map_ok(|meta| meta.location.to_string())
+                .map_err(store_error),
+        )
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         // A HEAD of a key that cannot exist: any answer (even 404) means the service and the
         // credentials work.
