@@ -7,7 +7,7 @@
 //! record of what runs, each statement stays a single prepared statement in sqlx's cache, and
 //! the dialects differ by so little that a builder would add a dependency to express three
 //! fragments. sqlx's `QueryBuilder` writes the two statements whose row count varies
-//! ([`super::statements`]).
+//! (`meta::statements`).
 //!
 //! What stays per backend: opening (pragmas, pool sizes), the group-commit writer's statement
 //! and, for SQLite, the checkpoint task.
