@@ -60,8 +60,23 @@ pub struct DataDir {
 }
 
 /// Opens `path` (creating the directory, credentials and embedded store as needed) and the
-/// metadata database: PostgreSQL at `database_url`, else SQLite in `path`.
+/// metadata database: PostgreSQL at `database_url`, else SQLite in `path`. For `serve`: temp
+/// files a crash left in the embedded store are removed.
 pub async fn open(path: &Path, database_url: Option<&str>) -> Result<DataDir, StartError> {
+    open_with(path, database_url, DiskStore::open).await
+}
+
+/// Like [`open`], for a command that may run beside a service on the same directory: the
+/// embedded store's temp files (that service's uploads in flight) are left alone.
+pub async fn open_beside(path: &Path, database_url: Option<&str>) -> Result<DataDir, StartError> {
+    open_with(path, database_url, DiskStore::prepare).await
+}
+
+async fn open_with(
+    path: &Path,
+    database_url: Option<&str>,
+    open_store: fn(std::path::PathBuf) -> std::io::Result<DiskStore>,
+) -> Result<DataDir, StartError> {
     let io_err = |source| StartError::DataDir {
         path: path.display().to_string(),
         source,
@@ -72,7 +87,7 @@ pub async fn open(path: &Path, database_url: Option<&str>) -> Result<DataDir, St
         Some(url) => Arc::new(PostgresMeta::connect(url).await?),
         None => Arc::new(SqliteMeta::open(&path.join(DATABASE_FILE)).await?),
     };
-    let disk = Arc::new(DiskStore::open(path.join(OBJECTS_DIR)).map_err(io_err)?);
+    let disk = Arc::new(open_store(path.join(OBJECTS_DIR)).map_err(io_err)?);
     Ok(DataDir {
         meta,
         credentials,

@@ -59,7 +59,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         _ => cli,
     };
-    let data = app::open(&cli.data_dir, cli.database_url.as_deref()).await?;
+    // Only `serve` owns the embedded store's temp files; the other commands may run beside it.
+    let data = if matches!(cli.command, Command::Serve(_)) {
+        app::open(&cli.data_dir, cli.database_url.as_deref()).await?
+    } else {
+        app::open_beside(&cli.data_dir, cli.database_url.as_deref()).await?
+    };
     match cli.command {
         Command::Serve(args) => serve(data, *args, None).await,
         Command::Site(SiteCommand::Create { name }) => {

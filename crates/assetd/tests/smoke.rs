@@ -635,3 +635,23 @@ fn an_ephemeral_instance_serves_a_fixed_site_and_token_and_leaves_nothing_behind
         "a refused start leaves nothing either: {left:?}"
     );
 }
+
+#[test]
+fn cli_commands_beside_a_running_service_leave_its_uploads_in_flight_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _addr, printed) = serve(dir.path(), &[]);
+    let site = printed[0].rsplit(' ').next().unwrap().to_owned();
+    // What an upload in flight looks like on disk: a temp file in the store's `.tmp`.
+    let tmp_dir = dir.path().join("objects").join(".tmp");
+    assert!(tmp_dir.is_dir());
+    let in_flight = tmp_dir.join("upload-in-flight");
+    std::fs::write(&in_flight, b"half an upload").unwrap();
+    output(assetd(dir.path()).args(["token", "create", "--site", &site]));
+    output(assetd(dir.path()).args(["site", "create", "--name", "Another"]));
+    output(assetd(dir.path()).args(["site", "list"]));
+    assert!(
+        in_flight.exists(),
+        "a CLI command removed the service's temp file"
+    );
+    kill_and_wait(&mut child);
+}

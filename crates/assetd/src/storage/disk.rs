@@ -77,6 +77,14 @@ impl DiskStore {
         Ok(Self { root })
     }
 
+    /// A store rooted at `root` (created if needed), leaving its temp files alone: they may be
+    /// the uploads in flight of a service running on the same directory. For the CLI's commands
+    /// other than `serve` (`site create`, `token create`…).
+    pub fn prepare(root: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root.join(TMP_DIR))?;
+        Ok(Self { root })
+    }
+
     /// The store rooted at `root` as another process uses it: nothing is created or removed
     /// (its temp files are the running service's uploads in flight). For `assetd verify` and
     /// `assetd backup`, which run beside `assetd serve`.
