@@ -123,28 +123,11 @@ impl DiskStore {
 
     /// Every object key in the store (for tests and consistency checks).
     pub fn list_keys(&self) -> std::io::Result<Vec<String>> {
-        fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-            for entry in std::fs::read_dir(dir)? {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if prefix.is_empty() && name == TMP_DIR {
-                    continue;
-                }
-                let key = if prefix.is_empty() {
-                    name
-                } else {
-                    format!("{prefix}/{name}")
-                };
-                if entry.file_type()?.is_dir() {
-                    walk(&entry.path(), &key, out)?;
-                } else {
-                    out.push(key);
-                }
-            }
-            Ok(())
-        }
         let mut keys = Vec::new();
-        walk(&self.root, "", &mut keys)?;
+        walk_keys(&self.root, "", &mut |key| {
+            keys.push(key);
+            true
+        })?;
         keys.sort();
         Ok(keys)
     }
@@ -290,7 +273,9 @@ impl BlobStore for DiskStore {
         let (tx, rx) = tokio::sync::mpsc::channel(KEYS_IN_FLIGHT);
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = walk_keys(&root, "", &tx) {
+            // The walk stops when the reader is gone (a send fails).
+            let walked = walk_keys(&root, "", &mut |key| tx.blocking_send(Ok(key)).is_ok());
+            if let Err(e) = walked {
                 let _ = tx.blocking_send(Err(e.into()));
             }
         });
@@ -317,12 +302,12 @@ impl BlobStore for DiskStore {
 /// Keys [`BlobStore::keys`] reads ahead of its reader.
 const KEYS_IN_FLIGHT: usize = 256;
 
-/// Sends every file under `dir` as a key (`prefix/name`), leaving out the temp directory. Stops
-/// early, without error, when the receiver is gone.
+/// Hands every file under `dir` to `visit` as a key (`prefix/name`), leaving out the temp
+/// directory. Stops early, without error, when `visit` returns false.
 fn walk_keys(
     dir: &Path,
     prefix: &str,
-    tx: &tokio::sync::mpsc::Sender<Result<String, StoreError>>,
+    visit: &mut dyn FnMut(String) -> bool,
 ) -> std::io::Result<bool> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -337,11 +322,12 @@ fn walk_keys(
         } else {
             format!("{prefix}/{name}")
         };
-        if entry.file_type()?.is_dir() {
-            if !walk_keys(&entry.path(), &key, tx)? {
-                return Ok(false);
-            }
-        } else if tx.blocking_send(Ok(key)).is_err() {
+        let go_on = if entry.file_type()?.is_dir() {
+            walk_keys(&entry.path(), &key, visit)?
+        } else {
+            visit(key)
+        };
+        if !go_on {
             return Ok(false);
         }
     }
