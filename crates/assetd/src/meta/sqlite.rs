@@ -54,17 +54,7 @@ impl SqlMeta<Sqlite> {
             // behind it) for the length of a database fsync.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", WAL_SIZE_LIMIT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(super::ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
-            .await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| MetaError::Backend(e.into()))?;
-        // SQLite has one writer at a time: the group-commit writer owns a connection of its own.
-        let writer = SqliteConnection::connect_with(&options).await?;
+        let (pool, writer) = connect(&options, 8).await?;
         let gate = WriteGate::default();
         let inserts = InsertQueue::spawn([SqliteWriter {
             conn: writer,
@@ -99,16 +89,7 @@ impl SqlMeta<Sqlite> {
             .create_if_missing(false)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(super::ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
-            .await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| MetaError::Backend(e.into()))?;
-        let writer = SqliteConnection::connect_with(&options).await?;
+        let (pool, writer) = connect(&options, 4).await?;
         let inserts = InsertQueue::spawn([SqliteWriter {
             conn: writer,
             gate: WriteGate::default(),
@@ -139,6 +120,25 @@ impl SqlMeta<Sqlite> {
             .await?;
         Ok(())
     }
+}
+
+/// A pool of `connections`, migrated, and the group-commit writer's own connection (SQLite has
+/// one writer at a time).
+async fn connect(
+    options: &SqliteConnectOptions,
+    connections: u32,
+) -> Result<(SqlitePool, SqliteConnection), MetaError> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(super::ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| MetaError::Backend(e.into()))?;
+    let writer = SqliteConnection::connect_with(options).await?;
+    Ok((pool, writer))
 }
 
 /// How long a statement waits for a lock another connection holds.
