@@ -866,6 +866,17 @@ async fn concurrent_uploads_keep_totals_exact(meta: Arc<dyn MetaStore>) {
 /// too, over a small tree (read from the per-folder index) and a large one (walked in site
 /// order).
 async fn pages_at_any_offset_hold_the_right_items(meta: Arc<dyn MetaStore>) {
+    check_pages(meta, |_| async {}).await;
+}
+
+/// Every page of a site and of folder trees, against the list computed here. `jump(n)` moves
+/// the list's position sequence on by `n` buckets (or does nothing), so that the assets fall in
+/// buckets far apart, some of them empty.
+async fn check_pages<F, Fut>(meta: Arc<dyn MetaStore>, jump: F)
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let s = site(meta.as_ref()).await;
     // A chain root → d1 → … → d5, and a small folder beside it.
     let mut chain = vec![ObjectId::generate(now())];
@@ -896,7 +907,10 @@ async fn pages_at_any_offset_hold_the_right_items(meta: Arc<dyn MetaStore>) {
         };
         assets.push(asset(s, folder, &format!("{i}.png"), created));
     }
-    for a in &assets {
+    for (i, a) in assets.iter().enumerate() {
+        if i % 25 == 24 {
+            jump(i as i64 % 3).await;
+        }
         meta.insert_asset(a).await.unwrap();
     }
     let workers: Vec<_> = assets
@@ -917,10 +931,14 @@ async fn pages_at_any_offset_hold_the_right_items(meta: Arc<dyn MetaStore>) {
     meta.insert_asset(&asset(s, Some(chain[3]), "pending.png", t0))
         .await
         .unwrap();
+    // The list order is the order the rows were inserted in, whatever their `created_on`
+    // (created out of order above) and whatever order their uploads completed in.
     let in_list_order = |filter: &dyn Fn(&Asset) -> bool| {
-        let mut listed: Vec<&Asset> = assets.iter().filter(|a| filter(a)).collect();
-        listed.sort_by_key(|a| (a.created_on, a.id));
-        listed.iter().map(|a| a.id).collect::<Vec<_>>()
+        assets
+            .iter()
+            .filter(|a| filter(a))
+            .map(|a| a.id)
+            .collect::<Vec<_>>()
     };
     let below_d2 = chain[2..].to_vec();
     let cases: Vec<(Option<ObjectId>, Vec<ObjectId>)> = vec![
@@ -1178,7 +1196,7 @@ async fn postgres_writer_replaces_a_dropped_connection() {
 }
 
 /// A copy of a backend's migrations from before the list counters.
-fn migrations_before_list_counts(backend: &str) -> tempfile::TempDir {
+fn migrations_before(backend: &str, first_left_out: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
@@ -1186,7 +1204,7 @@ fn migrations_before_list_counts(backend: &str) -> tempfile::TempDir {
     for entry in std::fs::read_dir(source).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().into_string().unwrap();
-        if !name.contains("list_counts") {
+        if name.as_str() < first_left_out {
             std::fs::copy(entry.path(), dir.path().join(name)).unwrap();
         }
     }
@@ -1243,14 +1261,21 @@ async fn check_backfilled_totals(
     assert_eq!(total(meta, a, Some(g)).await, 2);
     assert_eq!(total(meta, b, None).await, 7);
     assert_eq!(list_all(meta, a, Some(f)).await.0.len(), 5);
+    // The list order before the migrations (created_on, then id) is kept: every row here was
+    // created in the same millisecond.
+    let (listed, _) = list_all(meta, a, None).await;
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted);
     assert!(meta.mark_uploaded(pending, 5, now()).await.unwrap());
     assert_eq!(total(meta, a, None).await, 11);
     assert_eq!(total(meta, a, Some(f)).await, 6);
     assert_eq!(total(meta, a, Some(g)).await, 3);
 }
 
-#[tokio::test]
-async fn sqlite_migration_backfills_list_totals() {
+/// A SQLite database migrated up to `first_left_out`, given `existing_rows`, then opened (every
+/// later migration runs).
+async fn sqlite_migrated_from(first_left_out: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.sqlite3");
     let pool = sqlx::SqlitePool::connect_with(
@@ -1260,7 +1285,7 @@ async fn sqlite_migration_backfills_list_totals() {
     )
     .await
     .unwrap();
-    let old = migrations_before_list_counts("sqlite");
+    let old = migrations_before("sqlite", first_left_out);
     sqlx::migrate::Migrator::new(old.path())
         .await
         .unwrap()
@@ -1274,11 +1299,10 @@ async fn sqlite_migration_backfills_list_totals() {
     check_backfilled_totals(&meta, (a, f, g, b, pending)).await;
 }
 
-#[tokio::test]
-async fn postgres_migration_backfills_list_totals() {
+async fn postgres_migrated_from(first_left_out: &str) {
     let db = pg::FreshDatabase::create().await;
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let old = migrations_before_list_counts("postgres");
+    let old = migrations_before("postgres", first_left_out);
     sqlx::migrate::Migrator::new(old.path())
         .await
         .unwrap()
@@ -1290,3 +1314,88 @@ async fn postgres_migration_backfills_list_totals() {
     let meta = PostgresMeta::from_pool(pool).await.unwrap();
     check_backfilled_totals(&meta, (a, f, g, b, pending)).await;
 }
+
+#[tokio::test]
+async fn sqlite_migrations_backfill_list_totals() {
+    sqlite_migrated_from("0007_list_counts").await;
+}
+
+#[tokio::test]
+async fn sqlite_migration_to_list_positions_keeps_totals_and_order() {
+    sqlite_migrated_from("0008_list_positions").await;
+}
+
+#[tokio::test]
+async fn postgres_migrations_backfill_list_totals() {
+    postgres_migrated_from("0006_list_counts").await;
+}
+
+#[tokio::test]
+async fn postgres_migration_to_list_positions_keeps_totals_and_order() {
+    postgres_migrated_from("0007_list_positions").await;
+}
+
+/// Pages whose assets lie in buckets far apart (the position sequence moved on between
+/// inserts) and across bucket boundaries.
+#[tokio::test]
+async fn sqlite_pages_across_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = SqliteMeta::open(&dir.path().join("m.sqlite3"))
+        .await
+        .unwrap();
+    let pool = meta.pool().clone();
+    check_pages(Arc::new(meta), |buckets| {
+        let pool = pool.clone();
+        async move {
+            // To the last position of a bucket: the next asset starts the following one.
+            sqlx::query("UPDATE list_sequence SET last = (last / $1 + $2) * $1 - 1")
+                .bind(BUCKET)
+                .bind(buckets + 1)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    assert_spread_over_buckets(
+        sqlx::query_scalar("SELECT COUNT(DISTINCT bucket) FROM site_list_counts")
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+    );
+}
+
+/// The assets of `check_pages` jumped buckets: 523 of them in 20 jumps, some by 2 buckets.
+fn assert_spread_over_buckets(buckets: i64) {
+    assert!(buckets > 20, "only {buckets} buckets used");
+}
+
+#[tokio::test]
+async fn postgres_pages_across_buckets() {
+    let db = pg::FreshDatabase::create().await;
+    let meta = PostgresMeta::connect(&db.url).await.unwrap();
+    let pool = meta.pool().clone();
+    check_pages(Arc::new(meta), |buckets| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "SELECT setval('assets_list_seq', (nextval('assets_list_seq') / $1 + $2) * $1, false)",
+            )
+            .bind(BUCKET)
+            .bind(buckets + 1)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    })
+    .await;
+    assert_spread_over_buckets(
+        sqlx::query_scalar("SELECT COUNT(DISTINCT bucket) FROM site_list_counts")
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+    );
+}
+
+/// The size of a list bucket (`list_plan::BUCKET_SIZE`, and `>> 14` in the migrations).
+const BUCKET: i64 = 1 << 14;

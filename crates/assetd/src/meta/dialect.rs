@@ -32,6 +32,12 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
     /// `column` + this: whether the column's value is in the id list bound as `$1`.
     const IN_ID_LIST: &'static str;
 
+    /// `folder_id` + this: whether the folder is in the CTE `tree(id)` of a folder tree
+    /// (PostgreSQL: `= ANY(ARRAY(…))`, which the planner takes as a list of index probes, where
+    /// it turns `IN (SELECT …)` into a join that sorts the whole range; 0.7 ms against 1 s at
+    /// 10⁶ assets on 2026-12-06).
+    const IN_TREE: &'static str;
+
     /// Whether the database locks rows (`FOR UPDATE`, `FOR SHARE`). Without row locks, a
     /// transaction that reads and then writes begins with [`Self::BEGIN_WRITE`].
     const ROW_LOCKS: bool;

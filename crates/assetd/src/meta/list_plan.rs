@@ -1,121 +1,100 @@
-//! How a page of a list is read, decided from the exact totals the counters give before any row
-//! is read: from which end of the list, how many entries to skip there, and, with a folder
-//! filter, which index to walk. Pure arithmetic, so its choices are tested without a database.
+//! Where a page of a list lies, found from counts before any asset row is read. Pure
+//! arithmetic, so its answers are tested without a database.
 //!
 //! # Lists at a million assets
 //!
-//! **Totals are counters.** `pagination.total` is the sum of a site's rows in
-//! `site_asset_counts` (a folder tree's: `folder_asset_counts` over the tree's folders), not a
-//! `COUNT(*)` of its assets, which visits every one of them on every call. Triggers on `assets`
-//! (migration `*_list_counts`) keep the counters, so every statement that makes an asset
-//! listed or unlisted moves them in its own transaction, crash or not, including statements
-//! this module never sees (a site's cascade, a future move between folders). They also leave
-//! the hot paths as they were: the group-commit writer inserts pending rows, which the
-//! triggers' `WHEN` passes over, and SQLite's mark-uploaded stays one autocommit statement.
+//! **Positions and buckets.** Every asset has a position in its list, `list_seq`, handed out
+//! in insert order by a sequence (PostgreSQL's, or SQLite's one-row `list_sequence`); the list
+//! order is that position. The uploaded assets are counted per *bucket* of [`BUCKET_SIZE`]
+//! consecutive positions, per site (`site_list_counts`) and per folder (`folder_list_counts`).
+//! Triggers on `assets` keep the counts in the transaction of every statement that changes an
+//! asset's state, folder or position, whichever statement that is (migration
+//! `*_list_positions`).
 //!
-//! **Sharded on PostgreSQL.** A counter row updated by a mark-uploaded stays locked until that
-//! transaction commits, so with one row per site every upload of a site would queue behind the
-//! previous one's commit (its WAL flush). PostgreSQL's counters are spread over 16 rows per
-//! site and folder by the asset id's last hex digit, which consecutive ids do not share; a total
-//! sums at most 16 rows. SQLite has one writer at a time anyway: one row.
+//! **A page costs one bucket, wherever it is.** No B-tree either database uses can count its
+//! way to the n-th entry: an `OFFSET` is skipped one entry at a time, 500,000 of them for the
+//! middle page of 10⁶ assets. The counts can: summing the buckets in order says which bucket
+//! holds entry n and how many entries come before that bucket, so a page is read from the
+//! index range of its buckets (`list_seq >= first bucket's start`), skipping less than one
+//! bucket. A site of 10⁶ assets has about 61 buckets (×16 counter rows on PostgreSQL). The
+//! total (`pagination.total`) is the sum of the same counts: exact, never a `COUNT(*)`.
 //!
-//! **Offsets are skipped in an index.** An `OFFSET` is skipped one entry at a time in both
-//! databases; no B-tree either uses can count its way to the n-th entry. The partial covering
-//! index `assets_listed (site_id, created_on, id, folder_id) WHERE state = 'uploaded'` makes
-//! each skipped entry an index entry rather than a table row (before, every skipped asset was
-//! read from the table to test its state), only the page's own rows are read whole, and a page
-//! in the second half of the list is read backwards from its end, which the exact total
-//! allows: no page of 10⁶ assets skips more than 500,000 entries. Webflow's `offset`/`limit`
-//! semantics are unchanged.
+//! **Folder filters.** A tree's buckets are the sums over its folders' counts; its page reads
+//! each folder's index over the page's bucket range and merges them, at most two buckets'
+//! worth of the tree's entries whatever the offset or the tree's share of the site.
 //!
-//! **Folder filters choose their walk.** A tree holding much of the site is walked in the
-//! site's list order (index-only, folder tested per entry); a small one is read whole from
-//! `assets_listed_by_folder` and sorted. The totals, known first, say which is cheaper.
+//! **Why this size.** Fewer, larger buckets make the counts cheaper to sum and the skip
+//! longer; 16,384 keeps both around a millisecond at 10⁶ assets (see BENCHMARKS.md, list).
 
 use super::PageRequest;
 
-/// Which end of the list a page is read from.
+/// log₂ of [`BUCKET_SIZE`]; the migrations compute a bucket as `list_seq >> 14`.
+pub const BUCKET_SHIFT: u32 = 14;
+
+/// Consecutive positions counted together.
+pub const BUCKET_SIZE: i64 = 1 << BUCKET_SHIFT;
+
+/// The listed assets of one bucket (of a site, or summed over a folder tree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Oldest first, skipping the items before the page.
-    Forward,
-    /// Newest first, skipping the items after the page (the rows are put back in list order).
-    Backward,
+pub struct BucketCount {
+    /// The bucket: positions `bucket × BUCKET_SIZE ..< (bucket + 1) × BUCKET_SIZE`.
+    pub bucket: i64,
+    /// Listed assets in it.
+    pub listed: i64,
 }
 
-impl Direction {
-    /// The `ORDER BY` keyword.
-    pub fn sql(self) -> &'static str {
-        match self {
-            Self::Forward => "ASC",
-            Self::Backward => "DESC",
-        }
-    }
-}
-
-/// The slice of a list to read: `take` items after skipping `skip` from one end.
+/// Where to read a page: the listed entries with positions in `from..until`, in list order,
+/// skipping `skip` and taking `take`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    /// The end the skip starts from.
-    pub direction: Direction,
-    /// Items to skip.
+pub struct Span {
+    /// The first position to look at: the start of the bucket holding the page's first entry.
+    pub from: i64,
+    /// One past the last position to look at: the end of the bucket holding its last entry.
+    pub until: i64,
+    /// Entries of the range before the page: less than one bucket's.
     pub skip: i64,
-    /// Items to read.
+    /// Entries of the page.
     pub take: i64,
 }
 
-/// The window of `page` in a list of `total` items, or `None` if the page is past the end.
-pub fn window(total: i64, page: PageRequest) -> Option<Window> {
-    if page.offset >= total || page.limit <= 0 {
+/// The total of a list: the sum of its buckets.
+pub fn total(buckets: &[BucketCount]) -> i64 {
+    buckets.iter().map(|b| b.listed).sum()
+}
+
+/// Where `page` lies in a list counted by `buckets` (in bucket order), or `None` if it is past
+/// the end (or asks for nothing).
+pub fn span(buckets: &[BucketCount], page: PageRequest) -> Option<Span> {
+    if page.limit <= 0 || page.offset < 0 {
         return None;
     }
-    let take = page.limit.min(total - page.offset);
-    let after = total - page.offset - take;
-    Some(if after < page.offset {
-        Window {
-            direction: Direction::Backward,
-            skip: after,
-            take,
+    let end = page.offset.saturating_add(page.limit);
+    // Entries in the buckets walked so far; the first bucket reaching past the offset holds
+    // the page's first entry, the first reaching the page's end its last.
+    let mut through = 0;
+    let mut first: Option<(i64, i64)> = None;
+    let mut until = 0;
+    for b in buckets.iter().filter(|b| b.listed > 0) {
+        let before = through;
+        through += b.listed;
+        if first.is_none() && through > page.offset {
+            first = Some((b.bucket << BUCKET_SHIFT, page.offset - before));
         }
-    } else {
-        Window {
-            direction: Direction::Forward,
-            skip: page.offset,
-            take,
+        if first.is_some() {
+            until = (b.bucket + 1) << BUCKET_SHIFT;
         }
-    })
-}
-
-/// Which index a folder-filtered page walks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FolderScan {
-    /// The site's list index in list order, passing over the assets outside the folder's tree:
-    /// cheap when the tree holds much of the site.
-    SiteOrder,
-    /// Every listed asset of the tree's folders from the per-folder index, then sorted: cheap
-    /// when the tree holds little of the site.
-    FolderIndex,
-}
-
-/// What reading one entry from the per-folder index and sorting it costs, in entries of the
-/// site's index walked in order. An estimate (sorting is n log n); its only job is to pick the
-/// walk that is far cheaper, which at these sizes is usually cheaper by orders of magnitude.
-const FOLDER_ENTRY_COST: i64 = 4;
-
-/// The cheaper walk for `window` of a folder tree holding `tree_total` of the site's
-/// `site_total` listed assets. In site order, reaching the window's far edge passes over about
-/// `(skip + take) × site_total / tree_total` entries (the tree's assets assumed spread evenly
-/// over the site's list); the folder index reads all `tree_total`.
-pub fn folder_scan(window: Window, tree_total: i64, site_total: i64) -> FolderScan {
-    let reach = i128::from(window.skip + window.take);
-    let in_site_order = reach * i128::from(site_total.max(tree_total));
-    let by_folder =
-        i128::from(FOLDER_ENTRY_COST) * i128::from(tree_total) * i128::from(tree_total.max(1));
-    if in_site_order <= by_folder {
-        FolderScan::SiteOrder
-    } else {
-        FolderScan::FolderIndex
+        if through >= end {
+            break;
+        }
     }
+    let (from, skip) = first?;
+    Some(Span {
+        from,
+        until,
+        skip,
+        // Short of `limit` only when the list ends first.
+        take: through.min(end) - page.offset,
+    })
 }
 
 #[cfg(test)]
@@ -127,42 +106,67 @@ mod tests {
         PageRequest { offset, limit }
     }
 
+    fn counts(listed: &[(i64, i64)]) -> Vec<BucketCount> {
+        listed
+            .iter()
+            .map(|&(bucket, listed)| BucketCount { bucket, listed })
+            .collect()
+    }
+
+    /// The span found by walking every position of a list whose buckets hold `listed` entries
+    /// at their first positions: the same answer `span` must give, found the slow way.
+    fn walked(listed: &[(i64, i64)], page: PageRequest) -> Option<Span> {
+        let positions: Vec<i64> = listed
+            .iter()
+            .flat_map(|&(bucket, n)| (0..n).map(move |i| (bucket << BUCKET_SHIFT) + i))
+            .collect();
+        let wanted = positions
+            .get(usize::try_from(page.offset).ok()?..)?
+            .iter()
+            .take(usize::try_from(page.limit).ok()?)
+            .copied()
+            .collect::<Vec<_>>();
+        let (first, last) = (*wanted.first()?, *wanted.last()?);
+        let from = first >> BUCKET_SHIFT << BUCKET_SHIFT;
+        Some(Span {
+            from,
+            until: ((last >> BUCKET_SHIFT) + 1) << BUCKET_SHIFT,
+            skip: positions
+                .iter()
+                .filter(|&&p| p >= from && p < first)
+                .count() as i64,
+            take: wanted.len() as i64,
+        })
+    }
+
     #[test]
-    fn pages_in_the_first_half_are_read_forwards() {
+    fn the_total_is_the_sum_of_the_buckets() {
+        assert_eq!(total(&counts(&[(0, 5), (3, 0), (7, 2)])), 7);
+        assert_eq!(total(&[]), 0);
+    }
+
+    #[test]
+    fn a_page_inside_one_bucket_reads_that_bucket() {
         assert_eq!(
-            window(1_000, page(0, 100)),
-            Some(Window {
-                direction: Direction::Forward,
-                skip: 0,
-                take: 100
-            })
-        );
-        assert_eq!(
-            window(1_000, page(400, 100)),
-            Some(Window {
-                direction: Direction::Forward,
-                skip: 400,
-                take: 100
+            span(&counts(&[(0, 10), (1, 10)]), page(12, 5)),
+            Some(Span {
+                from: BUCKET_SIZE,
+                until: 2 * BUCKET_SIZE,
+                skip: 2,
+                take: 5
             })
         );
     }
 
     #[test]
-    fn pages_in_the_second_half_are_read_backwards_from_the_end() {
+    fn a_page_across_buckets_reads_from_the_first_to_the_last() {
         assert_eq!(
-            window(1_000, page(900, 100)),
-            Some(Window {
-                direction: Direction::Backward,
-                skip: 0,
-                take: 100
-            })
-        );
-        assert_eq!(
-            window(1_000, page(600, 100)),
-            Some(Window {
-                direction: Direction::Backward,
-                skip: 300,
-                take: 100
+            span(&counts(&[(0, 10), (4, 3), (9, 10)]), page(8, 6)),
+            Some(Span {
+                from: 0,
+                until: 10 * BUCKET_SIZE,
+                skip: 8,
+                take: 6
             })
         );
     }
@@ -170,47 +174,75 @@ mod tests {
     #[test]
     fn a_last_page_that_runs_past_the_end_takes_what_is_left() {
         assert_eq!(
-            window(1_050, page(1_000, 100)),
-            Some(Window {
-                direction: Direction::Backward,
+            span(&counts(&[(0, 10), (2, 5)]), page(12, 100)),
+            Some(Span {
+                from: 2 * BUCKET_SIZE,
+                until: 3 * BUCKET_SIZE,
+                skip: 2,
+                take: 3
+            })
+        );
+    }
+
+    #[test]
+    fn empty_buckets_are_passed_over() {
+        // A bucket whose assets were all deleted keeps its counter row at zero.
+        assert_eq!(
+            span(&counts(&[(0, 3), (1, 0), (2, 4), (3, 0)]), page(3, 10)),
+            Some(Span {
+                from: 2 * BUCKET_SIZE,
+                until: 3 * BUCKET_SIZE,
                 skip: 0,
-                take: 50
+                take: 4
             })
         );
     }
 
     #[test]
     fn pages_past_the_end_read_nothing() {
-        assert_eq!(window(1_000, page(1_000, 100)), None);
-        assert_eq!(window(0, page(0, 100)), None);
-        assert_eq!(window(10, page(0, 0)), None);
+        let c = counts(&[(0, 10)]);
+        assert_eq!(span(&c, page(10, 100)), None);
+        assert_eq!(span(&[], page(0, 100)), None);
+        assert_eq!(span(&c, page(0, 0)), None);
+        assert_eq!(span(&c, page(-1, 10)), None);
     }
 
     #[test]
-    fn no_skip_is_longer_than_half_the_list() {
-        let total = 1_000_003;
-        for offset in (0..total).step_by(997) {
-            let w = window(total, page(offset, 100)).unwrap();
-            assert!(w.skip <= total / 2, "offset {offset}: {w:?}");
+    fn every_page_matches_a_walk_of_every_position() {
+        let layouts: [&[(i64, i64)]; 4] = [
+            &[(0, 37)],
+            &[(0, 5), (1, 0), (2, 17), (5, 1), (6, 30)],
+            &[(3, 1), (4, 1), (5, 1), (9, 1)],
+            &[(0, 0), (1, 0)],
+        ];
+        for listed in layouts {
+            let c = counts(listed);
+            let n = total(&c);
+            for offset in 0..=n + 1 {
+                for limit in [1, 2, 3, 7, 100] {
+                    let p = page(offset, limit);
+                    assert_eq!(span(&c, p), walked(listed, p), "{listed:?} {p:?}");
+                }
+            }
         }
     }
 
     #[test]
-    fn a_tree_holding_most_of_the_site_is_walked_in_site_order() {
-        let w = window(900_000, page(450_000, 100)).unwrap();
-        assert_eq!(folder_scan(w, 900_000, 1_000_000), FolderScan::SiteOrder);
-    }
-
-    #[test]
-    fn a_small_tree_is_read_from_the_folder_index() {
-        let w = window(100, page(0, 100)).unwrap();
-        assert_eq!(folder_scan(w, 100, 1_000_000), FolderScan::FolderIndex);
-    }
-
-    #[test]
-    fn the_first_page_of_a_sizeable_tree_is_walked_in_site_order() {
-        // 100 matches among 10 % of the site: about 1,000 entries, against 100,000 sorted.
-        let w = window(100_000, page(0, 100)).unwrap();
-        assert_eq!(folder_scan(w, 100_000, 1_000_000), FolderScan::SiteOrder);
+    fn no_skip_reaches_a_whole_bucket() {
+        let c: Vec<BucketCount> = (0..61)
+            .map(|bucket| BucketCount {
+                bucket,
+                listed: BUCKET_SIZE - (bucket % 7) * 100,
+            })
+            .collect();
+        let n = total(&c);
+        for offset in (0..n).step_by(9_973) {
+            let s = span(&c, page(offset, 100)).unwrap();
+            assert!(s.skip < BUCKET_SIZE, "offset {offset}: {s:?}");
+            assert!(
+                s.until - s.from <= 2 * BUCKET_SIZE,
+                "offset {offset}: {s:?}"
+            );
+        }
     }
 }

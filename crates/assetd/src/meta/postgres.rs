@@ -185,6 +185,7 @@ impl Dialect for Pg {
     type IdList = Vec<String>;
 
     const IN_ID_LIST: &'static str = " = ANY($1)";
+    const IN_TREE: &'static str = " = ANY(ARRAY(SELECT id FROM tree))";
     const ROW_LOCKS: bool = true;
     const BEGIN_WRITE: Option<&'static str> = None;
     const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";

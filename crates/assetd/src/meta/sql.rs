@@ -18,7 +18,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 
 use super::dialect::Dialect;
 use super::group_commit::InsertQueue;
-use super::list_plan::{self, Direction, FolderScan};
+use super::list_plan::{self, BucketCount};
 use super::statements::values_list;
 use super::{
     Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
@@ -61,49 +61,34 @@ const FOLDER_TREE: &str = "WITH RECURSIVE tree(id) AS ( \
      SELECT id FROM asset_folders WHERE id = $1 AND site_id = $2 \
      UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id)";
 
-/// How many assets site `$1` lists: the sum of its counter rows (see the migration
-/// `*_list_counts`, whose triggers keep them in the transaction of every change to an asset).
-const SITE_TOTAL: &str = "SELECT CAST(COALESCE(SUM(uploaded), 0) AS BIGINT) \
-     FROM site_asset_counts WHERE site_id = $1";
+/// The listed assets of site `$1` per bucket, in bucket order (see [`list_plan`]).
+const SITE_BUCKETS: &str = "SELECT bucket, CAST(SUM(uploaded) AS BIGINT) FROM site_list_counts \
+     WHERE site_id = $1 GROUP BY bucket ORDER BY bucket";
 
-/// How many assets the folder tree of `$1` lists, and how many its site `$2` lists.
-fn tree_totals() -> String {
+/// The listed assets of the folder tree of `$1` (site `$2`) per bucket, in bucket order.
+fn tree_buckets<D: Dialect>() -> String {
     format!(
-        "{FOLDER_TREE} SELECT \
-         CAST(COALESCE((SELECT SUM(uploaded) FROM folder_asset_counts \
-           WHERE folder_id IN (SELECT id FROM tree)), 0) AS BIGINT), \
-         CAST(COALESCE((SELECT SUM(uploaded) FROM site_asset_counts WHERE site_id = $2), 0) \
-           AS BIGINT)"
+        "{FOLDER_TREE} SELECT bucket, CAST(SUM(uploaded) AS BIGINT) FROM folder_list_counts \
+         WHERE folder_id{in_tree} GROUP BY bucket ORDER BY bucket",
+        in_tree = D::IN_TREE
     )
 }
 
-/// A page of site `$1`'s list: `$2` rows after skipping `$3` from one end. The skip walks the
-/// covering index `assets_listed` alone (`SELECT id`); only the page's rows are read whole.
-fn page_of_site(direction: Direction) -> String {
-    let d = direction.sql();
-    format!(
-        "SELECT * FROM assets WHERE id IN (SELECT id FROM assets \
-         WHERE site_id = $1 AND state = 'uploaded' \
-         ORDER BY created_on {d}, id {d} LIMIT $2 OFFSET $3) ORDER BY created_on, id"
-    )
-}
+/// A page of site `$1`'s list: the listed assets at positions `$2..$3`, `$4` of them after
+/// skipping `$5`. The skip walks the covering index `assets_listed` alone (`SELECT id`); only
+/// the page's rows are read whole.
+const PAGE_OF_SITE: &str = "SELECT * FROM assets WHERE id IN (SELECT id FROM assets \
+     WHERE site_id = $1 AND state = 'uploaded' AND list_seq >= $2 AND list_seq < $3 \
+     ORDER BY list_seq LIMIT $4 OFFSET $5) ORDER BY list_seq";
 
-/// A page of the assets in the folder tree of `$1` (site `$2`): `$3` rows after skipping `$4`
-/// from one end, walking the index `scan` names. In site order the folder test is written
-/// `COALESCE(folder_id, '')` so that neither database can answer it from the per-folder index
-/// instead (an expression no index has); `folder_id` is in `assets_listed`, so the walk stays
-/// in that index.
-fn page_of_tree(scan: FolderScan, direction: Direction) -> String {
-    let d = direction.sql();
-    let filter = match scan {
-        FolderScan::SiteOrder => {
-            "site_id = $2 AND state = 'uploaded' AND COALESCE(folder_id, '') IN (SELECT id FROM tree)"
-        }
-        FolderScan::FolderIndex => "folder_id IN (SELECT id FROM tree) AND state = 'uploaded'",
-    };
+/// A page of the folder tree of `$1` (site `$2`): the listed assets at positions `$3..$4`,
+/// `$5` of them after skipping `$6`, read from each folder's index over that range alone.
+fn page_of_tree<D: Dialect>() -> String {
     format!(
-        "{FOLDER_TREE} SELECT * FROM assets WHERE id IN (SELECT id FROM assets WHERE {filter} \
-         ORDER BY created_on {d}, id {d} LIMIT $3 OFFSET $4) ORDER BY created_on, id"
+        "{FOLDER_TREE} SELECT * FROM assets WHERE id IN (SELECT id FROM assets \
+         WHERE folder_id{in_tree} AND state = 'uploaded' AND list_seq >= $3 AND list_seq < $4 \
+         ORDER BY list_seq LIMIT $5 OFFSET $6) ORDER BY list_seq",
+        in_tree = D::IN_TREE
     )
 }
 
@@ -511,56 +496,53 @@ where
         page: PageRequest,
     ) -> Result<Page<Asset>, MetaError> {
         let site = site.to_string();
-        // One snapshot for the totals and the page: a page read from the end of the list is
-        // placed by the total, so both must count the same rows.
+        // One snapshot for the counts and the page: the page is placed by the counts, so both
+        // must see the same rows.
         let mut tx = self.pool.begin_with(D::BEGIN_SNAPSHOT).await?;
-        let (total, rows) = match folder {
-            None => {
-                let total: i64 = sqlx::query_scalar(SITE_TOTAL)
-                    .bind(site.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let rows = match list_plan::window(total, page) {
-                    None => Vec::new(),
-                    Some(w) => {
-                        sqlx::query(&page_of_site(w.direction))
-                            .bind(site.as_str())
-                            .bind(w.take)
-                            .bind(w.skip)
-                            .fetch_all(&mut *tx)
-                            .await?
-                    }
-                };
-                (total, rows)
-            }
+        let tree_statement;
+        let buckets: Vec<(i64, i64)> = match folder {
+            None => sqlx::query_as(SITE_BUCKETS).bind(site.as_str()),
             Some(folder) => {
-                let folder = folder.to_string();
-                let (total, site_total): (i64, i64) = sqlx::query_as(&tree_totals())
-                    .bind(folder.as_str())
+                tree_statement = tree_buckets::<D>();
+                sqlx::query_as(&tree_statement)
+                    .bind(folder.to_string())
                     .bind(site.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let rows = match list_plan::window(total, page) {
-                    None => Vec::new(),
-                    Some(w) => {
-                        let scan = list_plan::folder_scan(w, total, site_total);
-                        sqlx::query(&page_of_tree(scan, w.direction))
-                            .bind(folder.as_str())
-                            .bind(site.as_str())
-                            .bind(w.take)
-                            .bind(w.skip)
-                            .fetch_all(&mut *tx)
-                            .await?
-                    }
-                };
-                (total, rows)
+            }
+        }
+        .fetch_all(&mut *tx)
+        .await?;
+        let buckets: Vec<BucketCount> = buckets
+            .into_iter()
+            .map(|(bucket, listed)| BucketCount { bucket, listed })
+            .collect();
+        let total = list_plan::total(&buckets);
+        let rows = match (list_plan::span(&buckets, page), folder) {
+            (None, _) => Vec::new(),
+            (Some(s), None) => {
+                sqlx::query(PAGE_OF_SITE)
+                    .bind(site.as_str())
+                    .bind(s.from)
+                    .bind(s.until)
+                    .bind(s.take)
+                    .bind(s.skip)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            (Some(s), Some(folder)) => {
+                sqlx::query(&page_of_tree::<D>())
+                    .bind(folder.to_string())
+                    .bind(site.as_str())
+                    .bind(s.from)
+                    .bind(s.until)
+                    .bind(s.take)
+                    .bind(s.skip)
+                    .fetch_all(&mut *tx)
+                    .await?
             }
         };
         tx.commit().await?;
-        let mut items: Vec<Asset> = rows.iter().map(rows::asset).collect::<Result<_, _>>()?;
-        // Read in list order whichever end it came from (the statements sort their page), but
-        // the page is small: make the order a property of this function, not of the SQL text.
-        items.sort_by_key(|a| (a.created_on, a.id));
+        // In list order (`ORDER BY list_seq`), which the rows do not carry.
+        let items = rows.iter().map(rows::asset).collect::<Result<_, _>>()?;
         Ok(Page { items, total })
     }
 
