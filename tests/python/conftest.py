@@ -5,6 +5,10 @@ The binary is `$ASSETD_BIN` or target/debug/assetd (built by scripts/test). It l
 configuration comes from the environment as `assetd serve` reads it (`ASSETD_STORAGE=s3` and the
 `ASSETD_S3_*` variables select an S3 service); with `ASSETD_TEST_POSTGRES=1` every server gets a
 fresh PostgreSQL database on `ASSETD_TEST_DATABASE_URL`'s server.
+
+With `ASSETD_TEST_DATA_DIR` set, the session's server runs on that existing data directory
+instead (a restored backup: see restored_backup.py), whose site and token are
+`ASSETD_TEST_SITE_ID` and `ASSETD_TEST_TOKEN`.
 """
 import json
 import os
@@ -61,7 +65,9 @@ class Server:
         return code
 
 
-def start_server(data_dir, *extra):
+def start_server(data_dir, *extra, known=None):
+    """Starts `serve` on `data_dir`; `known` is the (site, token) of a data directory that has
+    them already (a fresh one prints its own)."""
     binary = os.environ.get("ASSETD_BIN", str(ROOT / "target/debug/assetd"))
     env = {k: v for k, v in os.environ.items() if k != "ASSETD_DATABASE_URL"}
     database = None
@@ -76,7 +82,8 @@ def start_server(data_dir, *extra):
         text=True,
         env=env,
     )
-    site_id = token = base = None
+    site_id, token = known or (None, None)
+    base = None
     for line in proc.stdout:
         if m := re.match(r"assetd: created site ([0-9a-f]{24})$", line.strip()):
             site_id = m.group(1)
@@ -91,6 +98,12 @@ def start_server(data_dir, *extra):
 
 @pytest.fixture(scope="session")
 def server():
+    existing = os.environ.get("ASSETD_TEST_DATA_DIR")
+    if existing:
+        srv = start_server(existing, known=(os.environ["ASSETD_TEST_SITE_ID"], os.environ["ASSETD_TEST_TOKEN"]))
+        yield srv
+        assert srv.stop() == 0
+        return
     with tempfile.TemporaryDirectory() as data_dir:
         srv = start_server(data_dir)
         yield srv
