@@ -526,6 +526,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Marks an asset's bytes as stored and verified and, if it is a raster image, queues its
     /// variant job in the same transaction. Returns false if the asset no longer exists (deleted
     /// while its upload was in flight).
+    ///
+    /// Whatever the asset's state: callers call it only for bytes that verified against the
+    /// asset's `fileHash`, so a failed asset (an upload that did not verify, or bytes `verify
+    /// --repair` found damaged) that receives its right bytes under a still-valid policy is
+    /// whole again.
     async fn mark_uploaded(
         &self,
         id: ObjectId,
