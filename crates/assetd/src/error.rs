@@ -229,6 +229,19 @@ impl From<MetaError> for Error {
         match err {
             MetaError::UnknownSite(_) => Self::NotFound("site"),
             MetaError::Conflict(why) => Self::Conflict(why),
+            // Both come from a request's `parentFolder` (a move of an asset or a folder).
+            MetaError::UnknownFolder(_) => Self::Validation(vec![FieldError::new(
+                "parentFolder",
+                "No asset folder with this id in this site",
+            )]),
+            MetaError::FolderCycle => Self::Validation(vec![FieldError::new(
+                "parentFolder",
+                "A folder cannot be moved into itself or one of its descendants",
+            )]),
+            MetaError::FolderNotEmpty => Self::Conflict(
+                "the folder has subfolders or assets; delete with ?recursive=true to remove them too"
+                    .to_owned(),
+            ),
             MetaError::Unavailable(why) => Self::Unavailable(why),
             MetaError::Backend(e) => e.into(),
         }

@@ -236,6 +236,7 @@ async fn assets_lifecycle(meta: Arc<dyn MetaStore>) {
     let changes = AssetChanges {
         display_name: Some("New".into()),
         alt_text: Some(Some("alt".into())),
+        folder: None,
     };
     let later = t0 + Duration::seconds(1);
     let updated = meta
@@ -257,6 +258,7 @@ async fn assets_lifecycle(meta: Arc<dyn MetaStore>) {
             &AssetChanges {
                 display_name: None,
                 alt_text: Some(None),
+                folder: None,
             },
             later,
         )

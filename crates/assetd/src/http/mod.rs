@@ -5,6 +5,7 @@ pub mod body;
 pub mod create_asset;
 pub mod create_folder;
 pub mod delete_asset;
+pub mod delete_folder;
 pub mod delivery;
 pub mod dispatch;
 pub mod get_asset;
@@ -16,12 +17,14 @@ pub mod lookup;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
+pub mod parent_folder;
 pub mod path;
 pub mod query;
 pub mod s3_form;
 pub mod s3_post;
 pub mod sites;
 pub mod update_asset;
+pub mod update_folder;
 pub mod web;
 
 use std::convert::Infallible;
@@ -67,7 +70,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/asset_folders/{asset_folder_id}",
-            get(get_folder::get_folder),
+            get(get_folder::get_folder)
+                .patch(update_folder::update_folder)
+                .delete(delete_folder::delete_folder),
         )
         .route("/sites", get(sites::list_sites))
         .route("/sites/{site_id}", get(sites::get_site))

@@ -9,8 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::http::{
-    create_asset, create_folder, delete_asset, get_asset, get_folder, list_assets, list_folders,
-    model, update_asset,
+    create_asset, create_folder, delete_asset, delete_folder, get_asset, get_folder, list_assets,
+    list_folders, model, update_asset, update_folder,
 };
 
 /// Webflow's error body.
@@ -45,7 +45,9 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "assetd — Webflow-compatible Assets API",
-        description = "Webflow Data API v2, Assets endpoints, as served by assetd."
+        description = "Webflow Data API v2, Assets endpoints, as served by assetd. assetd's own \
+            extensions, which Webflow's API does not have: `parentFolder` in Update Asset (move), \
+            Update Asset Folder and Delete Asset Folder (tag `Asset Folders (assetd extension)`)."
     ),
     paths(
         create_asset::create_asset,
@@ -56,6 +58,8 @@ impl Modify for BearerAuth {
         list_folders::list_folders,
         create_folder::create_folder,
         get_folder::get_folder,
+        update_folder::update_folder,
+        delete_folder::delete_folder,
     ),
     components(schemas(
         ErrorSchema,
@@ -71,6 +75,7 @@ impl Modify for BearerAuth {
         create_asset::CreateAssetSchema,
         update_asset::AssetUpdateSchema,
         create_folder::FolderCreateSchema,
+        update_folder::FolderUpdateSchema,
     )),
     modifiers(&BearerAuth)
 )]

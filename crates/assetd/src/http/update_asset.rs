@@ -1,4 +1,6 @@
-//! `PATCH /v2/assets/{asset_id}` — Update Asset: `displayName` and `altText`.
+//! `PATCH /v2/assets/{asset_id}` — Update Asset: `displayName` and `altText`, and, as
+//! assetd's extension, `parentFolder` (move to a folder of the same site, or null for the top
+//! level; the asset keeps its id and `hostedUrl`).
 //!
 //! `localeId` is accepted in the query or the body (the Python SDK sends it in the body) and
 //! ignored, since assetd keeps one version of each asset; unknown body keys are ignored.
@@ -13,6 +15,7 @@ use crate::http::auth::Auth;
 use crate::http::body::read_json;
 use crate::http::lookup;
 use crate::http::model::AssetBody;
+use crate::http::parent_folder::parent_folder_change;
 use crate::http::path::ApiPath;
 use crate::http::query::QueryParams;
 use crate::labels::{MAX_NAME_CHARS, alt_text_problem, name_problem};
@@ -33,6 +36,9 @@ pub struct AssetUpdateSchema {
     altText: Option<String>,
     /// Accepted and ignored.
     localeId: Option<String>,
+    /// assetd's extension: the folder to move the asset to (of the same site), or null for the
+    /// top level. Absent leaves it where it is.
+    parentFolder: Option<String>,
 }
 
 fn changes_from(body: &Value) -> Result<AssetChanges, Vec<FieldError>> {
@@ -61,6 +67,10 @@ fn changes_from(body: &Value) -> Result<AssetChanges, Vec<FieldError>> {
         },
         Some(_) => errors.push(FieldError::new("altText", "Must be a string or null")),
     }
+    match parent_folder_change(body) {
+        Ok(folder) => changes.folder = folder,
+        Err(e) => errors.push(e),
+    }
     match body.get("localeId") {
         None | Some(Value::Null | Value::String(_)) => {}
         Some(_) => errors.push(FieldError::new("localeId", "Must be a string")),
@@ -72,7 +82,7 @@ fn changes_from(body: &Value) -> Result<AssetChanges, Vec<FieldError>> {
     }
 }
 
-/// Renames an asset or sets its alt text.
+/// Renames an asset, sets its alt text, or moves it to another folder.
 #[utoipa::path(
     patch,
     path = "/v2/assets/{asset_id}",

@@ -27,7 +27,7 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
     type Db: Database + HasStatementCache;
 
     /// An id list as bound for [`Self::IN_ID_LIST`].
-    type IdList: for<'q> Encode<'q, Self::Db> + Type<Self::Db> + Send + 'static;
+    type IdList: for<'q> Encode<'q, Self::Db> + Type<Self::Db> + Clone + Send + 'static;
 
     /// `column` + this: whether the column's value is in the id list bound as `$1`.
     const IN_ID_LIST: &'static str;

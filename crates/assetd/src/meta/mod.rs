@@ -251,6 +251,30 @@ pub struct AssetChanges {
     pub display_name: Option<String>,
     /// New alt text (`Some(None)` clears it).
     pub alt_text: Option<Option<String>>,
+    /// The folder to move it to (`Some(None)`: the top level), a folder of the asset's site.
+    pub folder: Option<Option<ObjectId>>,
+}
+
+/// Changes to an asset folder; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderChanges {
+    /// New name, unique among its new siblings.
+    pub display_name: Option<String>,
+    /// The folder to move it into (`Some(None)`: the top level): a folder of the same site
+    /// that is neither the folder itself nor one of its descendants.
+    pub parent: Option<Option<ObjectId>>,
+}
+
+/// What deleting a folder tree removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedTree {
+    /// Folders removed (the folder and its descendants).
+    pub folders: u64,
+    /// Assets removed, in any state.
+    pub assets: u64,
+    /// Every object key of the removed assets and their variants, queued for deletion in the
+    /// same transaction; the caller removes them now or leaves them to the sweep.
+    pub keys: Vec<String>,
 }
 
 /// How many assets are in each state.
@@ -305,6 +329,15 @@ pub enum MetaError {
     /// A unique constraint was violated.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A folder to put something in does not exist in the site (or is being deleted).
+    #[error("folder {0} does not exist in this site")]
+    UnknownFolder(ObjectId),
+    /// A folder move would put a folder inside itself or one of its descendants.
+    #[error("a folder cannot be moved into itself or one of its descendants")]
+    FolderCycle,
+    /// A folder to delete without `recursive` has subfolders or assets.
+    #[error("the folder has subfolders or assets")]
+    FolderNotEmpty,
     /// The database is down, unreachable or full (a failure already classified, whose
     /// source could not be kept).
     #[error("database unavailable: {0}")]
@@ -321,7 +354,11 @@ impl MetaError {
         match self {
             Self::Backend(e) => sqlx_is_unavailable(e),
             Self::Unavailable(_) => true,
-            Self::UnknownSite(_) | Self::Conflict(_) => false,
+            Self::UnknownSite(_)
+            | Self::Conflict(_)
+            | Self::UnknownFolder(_)
+            | Self::FolderCycle
+            | Self::FolderNotEmpty => false,
         }
     }
 }
@@ -486,6 +523,23 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<Vec<Asset>, MetaError>;
     /// Reads a folder.
     async fn get_folder(&self, id: ObjectId) -> Result<Option<Folder>, MetaError>;
+    /// Renames or moves a folder; returns it as it is now, or `None` if it does not exist.
+    /// Moves within a site are serialized, so two concurrent moves can never make a cycle.
+    async fn update_folder(
+        &self,
+        id: ObjectId,
+        changes: &FolderChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Folder>, MetaError>;
+    /// Deletes a folder: only an empty one (no subfolder, no asset in any state) unless
+    /// `recursive`, which removes its descendants and every asset in them, queueing their
+    /// objects' keys, in one transaction. `None` if it does not exist.
+    async fn delete_folder(
+        &self,
+        id: ObjectId,
+        recursive: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DeletedTree>, MetaError>;
     /// A page of a site's folders, oldest first.
     async fn list_folders(
         &self,

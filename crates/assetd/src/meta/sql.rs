@@ -21,9 +21,9 @@ use super::group_commit::InsertQueue;
 use super::list_plan::{self, BucketCount};
 use super::statements::values_list;
 use super::{
-    Asset, AssetChanges, AssetCounts, Folder, MetaError, MetaStore, Page, PageRequest, Site,
-    SiteSummary, TokenGrant, TokenInfo, Variant, VariantJob, VariantOutcome, keep_until, rows,
-    variant_outcome_columns,
+    Asset, AssetChanges, AssetCounts, DeletedTree, Folder, FolderChanges, MetaError, MetaStore,
+    Page, PageRequest, Site, SiteSummary, TokenGrant, TokenInfo, Variant, VariantJob,
+    VariantOutcome, keep_until, rows, variant_outcome_columns,
 };
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
@@ -50,6 +50,14 @@ impl<D: Dialect + Clone> Clone for SqlMeta<D> {
 }
 
 impl<D: Dialect> SqlMeta<D> {
+    /// A transaction that will write (see [`Dialect::BEGIN_WRITE`]).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, D::Db>, MetaError> {
+        Ok(match D::BEGIN_WRITE {
+            Some(begin) => self.pool.begin_with(begin).await?,
+            None => self.pool.begin().await?,
+        })
+    }
+
     /// The underlying pool, for tests that inspect the schema.
     pub fn pool(&self) -> &Pool<D::Db> {
         &self.pool
@@ -90,6 +98,46 @@ fn page_of_tree<D: Dialect>() -> String {
          ORDER BY list_seq LIMIT $5 OFFSET $6) ORDER BY list_seq",
         in_tree = D::IN_TREE
     )
+}
+
+/// The site of folder `id`, locked so that the site's folder moves and deletions take turns
+/// (PostgreSQL: `FOR NO KEY UPDATE` on the site's row, which leaves the foreign-key checks of
+/// inserts alone; SQLite: the write transaction is the lock). `None` if the folder does not
+/// exist.
+async fn lock_site_of_folder<D: Dialect>(
+    tx: &mut sqlx::Transaction<'static, D::Db>,
+    id: ObjectId,
+) -> Result<Option<String>, MetaError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+    for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+{
+    let site: Option<String> =
+        sqlx::query_scalar("SELECT site_id FROM asset_folders WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(site) = site else {
+        return Ok(None);
+    };
+    if D::ROW_LOCKS {
+        sqlx::query("SELECT id FROM sites WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(site.clone())
+            .execute(&mut **tx)
+            .await?;
+        // Moved or deleted while this waited for the lock?
+        let still: Option<String> =
+            sqlx::query_scalar("SELECT site_id FROM asset_folders WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+        if still.is_none() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(site))
 }
 
 /// Queues a key for deletion, or moves its deadline if it is queued already.
@@ -556,19 +604,40 @@ where
             Some(alt) => (true, alt.as_deref()),
             None => (false, None),
         };
+        let (set_folder, folder) = match changes.folder {
+            Some(folder) => (true, folder.map(|f| f.to_string())),
+            None => (false, None),
+        };
+        // The folder must be the asset's site's: tested in the statement, so a move needs no
+        // earlier read. The foreign key refuses a folder deleted meanwhile.
         let row = sqlx::query(
             "UPDATE assets SET display_name = COALESCE($1, display_name), \
              alt_text = CASE WHEN CAST($2 AS BOOLEAN) THEN $3 ELSE alt_text END, \
-             last_updated = $4 WHERE id = $5 RETURNING *",
+             folder_id = CASE WHEN CAST($6 AS BOOLEAN) THEN $7 ELSE folder_id END, \
+             last_updated = $4 WHERE id = $5 AND (CAST($7 AS TEXT) IS NULL OR EXISTS \
+             (SELECT 1 FROM asset_folders f WHERE f.id = $7 AND f.site_id = assets.site_id)) \
+             RETURNING *",
         )
         .bind(changes.display_name.as_deref())
         .bind(set_alt)
         .bind(alt)
         .bind(to_millis(now))
         .bind(id.to_string())
+        .bind(set_folder)
+        .bind(folder.as_deref())
         .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(rows::asset).transpose()
+        .await;
+        let unknown_folder = || MetaError::UnknownFolder(changes.folder.flatten().unwrap_or(id));
+        match row {
+            Ok(Some(row)) => rows::asset(&row).map(Some),
+            // No row: the asset is gone, or the folder is not its site's.
+            Ok(None) if folder.is_some() && self.get_asset(id).await?.is_some() => {
+                Err(unknown_folder())
+            }
+            Ok(None) => Ok(None),
+            Err(e) if is_foreign_key_violation(&e) => Err(unknown_folder()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn delete_asset(
@@ -695,6 +764,165 @@ where
             .as_ref()
             .map(rows::folder)
             .transpose()
+    }
+
+    async fn update_folder(
+        &self,
+        id: ObjectId,
+        changes: &FolderChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Folder>, MetaError> {
+        let mut tx = self.begin_write().await?;
+        let Some(site) = lock_site_of_folder::<D>(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        if let Some(Some(parent)) = changes.parent {
+            let in_site: Option<String> =
+                sqlx::query_scalar("SELECT id FROM asset_folders WHERE id = $1 AND site_id = $2")
+                    .bind(parent.to_string())
+                    .bind(site.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if in_site.is_none() {
+                return Err(MetaError::UnknownFolder(parent));
+            }
+            // The new parent's ancestors, itself included, must not include the folder. Moves
+            // of a site are serialized (the site's lock above), so no move commits between
+            // this read and the update.
+            let cycle: Option<String> = sqlx::query_scalar(
+                "WITH RECURSIVE up(id, parent) AS ( \
+                   SELECT id, parent_folder FROM asset_folders WHERE id = $1 \
+                   UNION SELECT f.id, f.parent_folder FROM asset_folders f JOIN up ON f.id = up.parent) \
+                 SELECT id FROM up WHERE id = $2",
+            )
+            .bind(parent.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if cycle.is_some() {
+                return Err(MetaError::FolderCycle);
+            }
+        }
+        let (set_parent, parent) = match changes.parent {
+            Some(parent) => (true, parent.map(|p| p.to_string())),
+            None => (false, None),
+        };
+        let row = sqlx::query(
+            "UPDATE asset_folders SET display_name = COALESCE($1, display_name), \
+             parent_folder = CASE WHEN CAST($2 AS BOOLEAN) THEN $3 ELSE parent_folder END, \
+             last_updated = $4 WHERE id = $5 RETURNING *",
+        )
+        .bind(changes.display_name.as_deref())
+        .bind(set_parent)
+        .bind(parent.as_deref())
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await;
+        let folder = match row {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(MetaError::Conflict(
+                    "a folder of that name already exists there".to_owned(),
+                ));
+            }
+            other => other?.as_ref().map(rows::folder).transpose()?,
+        };
+        tx.commit().await?;
+        Ok(folder)
+    }
+
+    async fn delete_folder(
+        &self,
+        id: ObjectId,
+        recursive: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DeletedTree>, MetaError> {
+        let mut tx = self.begin_write().await?;
+        if lock_site_of_folder::<D>(&mut tx, id).await?.is_none() {
+            return Ok(None);
+        }
+        let tree: Vec<String> = sqlx::query_scalar(
+            "WITH RECURSIVE tree(id) AS (SELECT CAST($1 AS TEXT) \
+               UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id) \
+             SELECT id FROM tree",
+        )
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let tree: Vec<ObjectId> = tree.iter().filter_map(|t| t.parse().ok()).collect();
+        let ids = D::id_list(&tree)?;
+        let lock = if D::ROW_LOCKS { " FOR UPDATE" } else { "" };
+        // Locked, an asset cannot be created in, or moved into, these folders until this
+        // commits (the foreign key's check waits for the lock, then fails); the assets' locks
+        // keep variants from being planned for them meanwhile (see `plan_variants`).
+        sqlx::query(&format!(
+            "SELECT id FROM asset_folders WHERE id{}{lock}",
+            D::IN_ID_LIST
+        ))
+        .bind(ids.clone())
+        .execute(&mut *tx)
+        .await?;
+        let assets: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM assets WHERE folder_id{}{lock}",
+            D::IN_ID_LIST
+        ))
+        .bind(ids.clone())
+        .fetch_all(&mut *tx)
+        .await?;
+        if !recursive && (tree.len() > 1 || !assets.is_empty()) {
+            return Err(MetaError::FolderNotEmpty);
+        }
+        let keys: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT storage_key FROM assets WHERE folder_id{in_list} UNION ALL \
+             SELECT v.storage_key FROM asset_variants v JOIN assets a ON a.id = v.asset_id \
+             WHERE a.folder_id{in_list}",
+            in_list = D::IN_ID_LIST
+        ))
+        .bind(ids.clone())
+        .fetch_all(&mut *tx)
+        .await?;
+        // An object may still arrive for a pending asset until its policy expires: its key is
+        // kept queued until then (as `delete_asset` does).
+        for statement in [
+            "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
+             SELECT storage_key, $2, CASE WHEN state <> 'uploaded' AND upload_expires_at > $2 \
+             THEN upload_expires_at ELSE $2 END FROM assets WHERE folder_id{in_list} \
+             ON CONFLICT (storage_key) DO UPDATE SET queued_at = excluded.queued_at, \
+             keep_until = excluded.keep_until",
+            "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
+             SELECT v.storage_key, $2, $2 FROM asset_variants v JOIN assets a \
+             ON a.id = v.asset_id WHERE a.folder_id{in_list} \
+             ON CONFLICT (storage_key) DO UPDATE SET queued_at = excluded.queued_at, \
+             keep_until = excluded.keep_until",
+        ] {
+            sqlx::query(&statement.replace("{in_list}", D::IN_ID_LIST))
+                .bind(ids.clone())
+                .bind(to_millis(now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(&format!(
+            "DELETE FROM assets WHERE folder_id{}",
+            D::IN_ID_LIST
+        ))
+        .bind(ids.clone())
+        .execute(&mut *tx)
+        .await?;
+        // One statement: the folders' references to each other are checked at its end.
+        let folders = sqlx::query(&format!(
+            "DELETE FROM asset_folders WHERE id{}",
+            D::IN_ID_LIST
+        ))
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+        let folders = D::rows_affected(&folders);
+        tx.commit().await?;
+        Ok(Some(DeletedTree {
+            folders,
+            assets: assets.len() as u64,
+            keys,
+        }))
     }
 
     async fn list_folders(

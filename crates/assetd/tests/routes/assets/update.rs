@@ -113,3 +113,97 @@ async fn refuses_bad_values_scopes_and_foreign_assets() {
     assert_eq!(error_code(foreign).await.0, 404);
     server.stop().await;
 }
+
+/// assetd's extension: `parentFolder` moves an asset, keeping its id, `hostedUrl` and bytes.
+#[tokio::test]
+async fn moves_an_asset_between_folders_of_its_site_only() {
+    let server = TestServer::start().await;
+    let a = server.folder("a", None).await;
+    let b = server.folder("b", Some(&a)).await;
+    let created = upload(&server, "doc.pdf", b"a document").await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/v2/assets/{id}");
+    let listed_in = |folder: String| {
+        let request = server.api(
+            Method::GET,
+            &format!("/v2/sites/{}/assets?folderId={folder}", server.site_id),
+        );
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            (
+                body["pagination"]["total"].as_i64().unwrap(),
+                body["assets"].clone(),
+            )
+        }
+    };
+    let moved: Value = server
+        .api(Method::PATCH, &path)
+        .json(&json!({"parentFolder": b}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&moved["id"], &moved["hostedUrl"]),
+        (&created["id"], &created["hostedUrl"])
+    );
+    assert_eq!(listed_in(a.clone()).await.0, 1);
+    let (total, items) = listed_in(b.clone()).await;
+    assert_eq!((total, &items[0]["folderId"]), (1, &json!(b)), "{items}");
+    let bytes = server
+        .client
+        .get(created["hostedUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bytes.bytes().await.unwrap().as_ref(), b"a document");
+
+    let (other_site, other_token) = server.other_site().await;
+    let foreign: Value = server
+        .client
+        .post(server.url(&format!("/v2/sites/{other_site}/asset_folders")))
+        .bearer_auth(&other_token)
+        .json(&json!({"displayName": "theirs"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for target in [
+        json!(foreign["id"]),
+        json!("0123456789abcdef01234567"),
+        json!("x"),
+        json!(3),
+    ] {
+        let (status, code, body) = error_code(
+            server
+                .api(Method::PATCH, &path)
+                .json(&json!({"parentFolder": target}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status.as_u16(), code.as_str()),
+            (400, "validation_error"),
+            "{target}"
+        );
+        assert_eq!(body["details"][0]["param"], "parentFolder", "{body}");
+    }
+    let top: Value = server
+        .api(Method::PATCH, &path)
+        .json(&json!({"parentFolder": null}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(top["id"], created["id"]);
+    assert_eq!(listed_in(a).await.0, 0);
+    server.stop().await;
+}
