@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::util::TestServer;
 
 #[tokio::test]
-async fn publishes_openapi_3_1_covering_all_eight_endpoints_without_a_token() {
+async fn publishes_openapi_3_1_covering_webflows_eight_endpoints_and_assetds_own_without_a_token() {
     let server = TestServer::start().await;
     let response = server
         .client
@@ -28,12 +28,15 @@ async fn publishes_openapi_3_1_covering_all_eight_endpoints_without_a_token() {
         })
         .collect();
     operations.sort();
+    // Webflow's eight, and assetd's extensions: folder update and delete.
     let expected = [
+        ("delete", "/v2/asset_folders/{asset_folder_id}"),
         ("delete", "/v2/assets/{asset_id}"),
         ("get", "/v2/asset_folders/{asset_folder_id}"),
         ("get", "/v2/assets/{asset_id}"),
         ("get", "/v2/sites/{site_id}/asset_folders"),
         ("get", "/v2/sites/{site_id}/assets"),
+        ("patch", "/v2/asset_folders/{asset_folder_id}"),
         ("patch", "/v2/assets/{asset_id}"),
         ("post", "/v2/sites/{site_id}/asset_folders"),
         ("post", "/v2/sites/{site_id}/assets"),
@@ -47,6 +50,8 @@ async fn publishes_openapi_3_1_covering_all_eight_endpoints_without_a_token() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    let extension = &doc["paths"]["/v2/asset_folders/{asset_folder_id}"]["patch"]["tags"];
+    assert_eq!(extension[0], "Asset Folders (assetd extension)");
     let asset = &doc["components"]["schemas"]["AssetBody"];
     for field in ["displayName", "variants", "altText", "hostedUrl"] {
         assert!(
