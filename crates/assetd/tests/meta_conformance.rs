@@ -989,6 +989,51 @@ where
     }
 }
 
+/// Pages of a folder tree deep into one bucket: skips past `list_plan::PER_FOLDER_SKIP_MAX`
+/// (1,000), where PostgreSQL reads the bucket's range whole instead of per folder.
+async fn deep_skips_in_a_tree(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    let top = ObjectId::generate(now());
+    meta.create_folder(top, s, None, "top", now())
+        .await
+        .unwrap();
+    let child = ObjectId::generate(now());
+    meta.create_folder(child, s, Some(top), "child", now())
+        .await
+        .unwrap();
+    let mut in_tree = Vec::new();
+    for i in 0..1_500 {
+        let folder = match i % 5 {
+            0 | 2 => Some(top),
+            1 | 3 => Some(child),
+            _ => None,
+        };
+        let a = asset(s, folder, &format!("{i}.png"), now());
+        meta.insert_asset(&a).await.unwrap();
+        assert!(meta.mark_uploaded(a.id, 5, now()).await.unwrap());
+        if folder.is_some() {
+            in_tree.push(a.id);
+        }
+    }
+    let n = in_tree.len() as i64;
+    for offset in [0, 999, 1_000, 1_001, n - 50, n - 1] {
+        let page = meta
+            .list_assets(s, Some(top), PageRequest { offset, limit: 7 })
+            .await
+            .unwrap();
+        let from = offset as usize;
+        let to = (from + 7).min(in_tree.len());
+        assert_eq!(
+            (
+                page.items.iter().map(|a| a.id).collect::<Vec<_>>(),
+                page.total
+            ),
+            (in_tree[from..to].to_vec(), n),
+            "offset {offset}"
+        );
+    }
+}
+
 /// The scrub's and the backup's view: every asset and variant through a cursor, page by page,
 /// which keys a row knows, and marking an uploaded asset whose bytes are damaged.
 async fn scrub_cursors(meta: Arc<dyn MetaStore>) {
@@ -1121,6 +1166,7 @@ conformance!(
     list_totals_follow_every_change,
     concurrent_uploads_keep_totals_exact,
     pages_at_any_offset_hold_the_right_items,
+    deep_skips_in_a_tree,
     scrub_cursors,
 );
 

@@ -38,6 +38,14 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
     /// 10⁶ assets on 2026-12-06).
     const IN_TREE: &'static str;
 
+    /// The inner query of a folder tree's page that reads each folder's index only up to the
+    /// page's end (`LIMIT skip + take` per folder, then merged), where the database has
+    /// `LATERAL`: for a page near its range's start it reads a few hundred entries instead of
+    /// the whole range (PostgreSQL, first page of a 20-folder tree at 10⁶ assets: 2.1 ms
+    /// against 4.8 ms by hand, 2026-12-06). Placeholders as in `page_of_tree`. `None`: the
+    /// range is read whole (SQLite, whose range read is cheap enough).
+    const TREE_PAGE_PER_FOLDER: Option<&'static str>;
+
     /// Whether the database locks rows (`FOR UPDATE`, `FOR SHARE`). Without row locks, a
     /// transaction that reads and then writes begins with [`Self::BEGIN_WRITE`].
     const ROW_LOCKS: bool;

@@ -34,6 +34,12 @@ pub const BUCKET_SHIFT: u32 = 14;
 /// Consecutive positions counted together.
 pub const BUCKET_SIZE: i64 = 1 << BUCKET_SHIFT;
 
+/// The longest skip for which a folder tree's page is read per folder up to its end (each
+/// folder's index read for at most `skip + take` entries, then merged) rather than its whole
+/// bucket range: past it, the per-folder reads add up to about the range anyway, and the
+/// range's one sorted read is the cheaper (PostgreSQL, 2026-12-06).
+pub const PER_FOLDER_SKIP_MAX: i64 = 1_000;
+
 /// The listed assets of one bucket (of a site, or summed over a folder tree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketCount {

@@ -186,6 +186,12 @@ impl Dialect for Pg {
 
     const IN_ID_LIST: &'static str = " = ANY($1)";
     const IN_TREE: &'static str = " = ANY(ARRAY(SELECT id FROM tree))";
+    const TREE_PAGE_PER_FOLDER: Option<&'static str> = Some(
+        "SELECT x.id FROM unnest(ARRAY(SELECT id FROM tree)) AS f(id), LATERAL ( \
+           SELECT id, list_seq FROM assets WHERE folder_id = f.id AND state = 'uploaded' \
+           AND list_seq >= $3 AND list_seq < $4 ORDER BY list_seq LIMIT $5 + $6) AS x \
+         ORDER BY x.list_seq LIMIT $5 OFFSET $6",
+    );
     const ROW_LOCKS: bool = true;
     const BEGIN_WRITE: Option<&'static str> = None;
     const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";

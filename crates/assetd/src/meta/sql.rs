@@ -90,14 +90,19 @@ const PAGE_OF_SITE: &str = "SELECT * FROM assets WHERE id IN (SELECT id FROM ass
      ORDER BY list_seq LIMIT $4 OFFSET $5) ORDER BY list_seq";
 
 /// A page of the folder tree of `$1` (site `$2`): the listed assets at positions `$3..$4`,
-/// `$5` of them after skipping `$6`, read from each folder's index over that range alone.
-fn page_of_tree<D: Dialect>() -> String {
-    format!(
-        "{FOLDER_TREE} SELECT * FROM assets WHERE id IN (SELECT id FROM assets \
-         WHERE folder_id{in_tree} AND state = 'uploaded' AND list_seq >= $3 AND list_seq < $4 \
-         ORDER BY list_seq LIMIT $5 OFFSET $6) ORDER BY list_seq",
-        in_tree = D::IN_TREE
-    )
+/// `$5` of them after skipping `$6`, read from each folder's index over that range alone: per
+/// folder up to the page's end where the database can and the skip is short
+/// ([`list_plan::PER_FOLDER_SKIP_MAX`]), else the range whole.
+fn page_of_tree<D: Dialect>(skip: i64) -> String {
+    let inner = match D::TREE_PAGE_PER_FOLDER {
+        Some(per_folder) if skip <= list_plan::PER_FOLDER_SKIP_MAX => per_folder.to_owned(),
+        _ => format!(
+            "SELECT id FROM assets WHERE folder_id{in_tree} AND state = 'uploaded' \
+             AND list_seq >= $3 AND list_seq < $4 ORDER BY list_seq LIMIT $5 OFFSET $6",
+            in_tree = D::IN_TREE
+        ),
+    };
+    format!("{FOLDER_TREE} SELECT * FROM assets WHERE id IN ({inner}) ORDER BY list_seq")
 }
 
 /// The site of folder `id`, locked so that the site's folder moves and deletions take turns
@@ -577,7 +582,7 @@ where
                     .await?
             }
             (Some(s), Some(folder)) => {
-                sqlx::query(&page_of_tree::<D>())
+                sqlx::query(&page_of_tree::<D>(s.skip))
                     .bind(folder.to_string())
                     .bind(site.as_str())
                     .bind(s.from)

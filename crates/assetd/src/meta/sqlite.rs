@@ -289,6 +289,7 @@ impl Dialect for Sqlite {
 
     const IN_ID_LIST: &'static str = " IN (SELECT value FROM json_each($1))";
     const IN_TREE: &'static str = " IN (SELECT id FROM tree)";
+    const TREE_PAGE_PER_FOLDER: Option<&'static str> = None;
     const ROW_LOCKS: bool = false;
     const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
     const BEGIN_SNAPSHOT: &'static str = "BEGIN";
