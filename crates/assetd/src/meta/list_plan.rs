@@ -16,7 +16,9 @@
 //! middle page of 10⁶ assets. The counts can: summing the buckets in order says which bucket
 //! holds entry n and how many entries come before that bucket, so a page is read from the
 //! index range of its buckets (`list_seq >= first bucket's start`), skipping less than one
-//! bucket. A site of 10⁶ assets has about 61 buckets (×16 counter rows on PostgreSQL). The
+//! bucket. A site of 10⁶ assets has about 61 buckets (×16 counter rows on PostgreSQL, where
+//! concurrent uploads of a site would otherwise queue on one row; a folder has one row per
+//! bucket, since a tree's sum reads every row of its folders). The
 //! total (`pagination.total`) is the sum of the same counts: exact, never a `COUNT(*)`.
 //!
 //! **Folder filters.** A tree's buckets are the sums over its folders' counts; its page reads
