@@ -1,6 +1,8 @@
 // The upload page (/ui/) in a real Chromium against the real assetd binary: connect with the
 // token, choose site and folder, check the page's MD5 against RFC 1321, upload a PNG through the
-// file input, then rename and delete it, checking every step through the API as well.
+// file input, rename it, move it, give it alt text, copy its URL, see an image's variants,
+// manage folders (new, rename, move, delete, recursively), then delete it, checking every step
+// through the API as well.
 //
 // The steps share one server and one page and run in order; a failed step makes the later ones
 // fail too, which is clearer here than rebuilding the state in each test.
@@ -197,6 +199,118 @@ test("renaming in the list changes the asset's displayName", async () => {
 
   mkdirSync(resolve(screenshotPath, ".."), { recursive: true });
   await page.screenshot({ path: screenshotPath, fullPage: true });
+});
+
+const folderOption = (id) => page.locator(`#folder-select option[value="${id}"]`);
+
+async function folderById(id) {
+  const response = await apiGet(`/asset_folders/${id}`);
+  return response.status === 200 ? response.json() : null;
+}
+
+test("folders are created, renamed, moved and deleted from the page", async () => {
+  await page.selectOption("#folder-select", folderId);
+  await page.click("#folder-new-button");
+  await page.fill("#folder-form-input", "Icons");
+  await page.click("#folder-form-save");
+  await page.locator("#folder-status", { hasText: "Created the folder “Icons”" }).waitFor();
+  await page.locator("#folder-select option", { hasText: "Logos / Icons" }).waitFor({ state: "attached" });
+  const icons = await page.inputValue("#folder-select");
+  assert.match(icons, /^[0-9a-f]{24}$/);
+  assert.equal((await folderById(icons)).parentFolder, folderId);
+
+  await page.click("#folder-rename-button");
+  await page.fill("#folder-form-input", "Small icons");
+  await page.click("#folder-form-save");
+  await page.locator("#folder-select option", { hasText: "Logos / Small icons" }).waitFor({ state: "attached" });
+  assert.equal((await folderById(icons)).displayName, "Small icons");
+
+  await page.click("#folder-move-button");
+  // A folder cannot be moved into itself: it is not offered.
+  assert.equal(await page.locator(`#folder-form-parent option[value="${icons}"]`).count(), 0);
+  await page.selectOption("#folder-form-parent", "");
+  await page.click("#folder-form-save");
+  await page.locator("#folder-status", { hasText: "Moved the folder" }).waitFor();
+  assert.equal((await folderById(icons)).parentFolder, null);
+  assert.equal(await folderOption(icons).innerText(), "Small icons");
+
+  await page.click("#folder-delete-button");
+  await page.click("#folder-delete-yes");
+  await page.locator("#folder-status", { hasText: "Deleted the folder “Small icons”" }).waitFor();
+  await folderOption(icons).waitFor({ state: "detached" });
+  assert.equal(await folderById(icons), null);
+
+  // A folder with a subfolder needs the second, explicit choice.
+  const archive = await apiJson("POST", `/sites/${server.siteId}/asset_folders`, { displayName: "Archive" });
+  const old = await apiJson("POST", `/sites/${server.siteId}/asset_folders`, { displayName: "Old", parentFolder: archive.id });
+  await page.selectOption("#site-select", server.siteId);
+  await folderOption(archive.id).waitFor({ state: "attached" });
+  await page.selectOption("#folder-select", archive.id);
+  await page.click("#folder-delete-button");
+  await page.click("#folder-delete-yes");
+  await page.locator("#folder-delete-question", { hasText: "has subfolders or assets" }).waitFor();
+  assert.notEqual(await folderById(archive.id), null);
+  await page.click("#folder-delete-all");
+  await page.locator("#folder-status", { hasText: "and everything in it" }).waitFor();
+  assert.equal(await folderById(archive.id), null);
+  assert.equal(await folderById(old.id), null);
+});
+
+test("an asset is moved, given alt text and its URL copied from its row", async () => {
+  await folderOption(folderId).waitFor({ state: "attached" });
+  await page.selectOption("#folder-select", "");
+  await row(assetId).waitFor();
+
+  await row(assetId).locator('[data-testid="move-button"]').click();
+  assert.equal(await row(assetId).locator('[data-testid="move-select"]').inputValue(), folderId);
+  await row(assetId).locator('[data-testid="move-select"]').selectOption("");
+  await row(assetId).locator('[data-testid="move-save"]').click();
+  await page.locator("#assets-status", { hasText: "to the top level" }).waitFor();
+  const inLogos = await (await apiGet(`/sites/${server.siteId}/assets?folderId=${folderId}`)).json();
+  assert.equal(inLogos.pagination.total, 0);
+  const all = await (await apiGet(`/sites/${server.siteId}/assets`)).json();
+  assert.equal(all.assets.find((a) => a.id === assetId).folderId, null);
+
+  await row(assetId).locator('[data-testid="alt-button"]').click();
+  await row(assetId).locator('[data-testid="alt-input"]').fill("Our logo on white");
+  await row(assetId).locator('[data-testid="alt-save"]').click();
+  await row(assetId).locator('[data-testid="asset-alt"]', { hasText: "Alt text: Our logo on white" }).waitFor();
+  assert.equal((await (await apiGet(`/assets/${assetId}`)).json()).altText, "Our logo on white");
+
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.base });
+  await row(assetId).locator('[data-testid="copy-button"]').click();
+  await page.locator("#assets-status", { hasText: "Copied the URL" }).waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(copied, (await (await apiGet(`/assets/${assetId}`)).json()).hostedUrl);
+});
+
+test("an image's responsive variants are listed in its row once made", async () => {
+  const wide = encodePng(640, 360, (x, y) => [x % 256, y % 256, (x * y) % 256]);
+  await page.setInputFiles("#file-input", { name: "wide.png", mimeType: "image/png", buffer: wide });
+  await upload("wide.png").and(page.locator('[data-state="done"]')).waitFor();
+  const item = page.locator('[data-testid="asset-item"]', { hasText: "wide.png" });
+  await item.waitFor();
+  const wideId = await item.getAttribute("data-asset-id");
+  // The variant worker runs in the background: refresh until the row lists what it made
+  // (bounded: 30 tries, half a second apart).
+  const variants = row(wideId).locator('[data-testid="variants"]');
+  for (let i = 0; i < 30 && !(await variants.isVisible()); i++) {
+    await page.waitForTimeout(500);
+    await page.click("#refresh-button");
+  }
+  const api = (await (await apiGet(`/assets/${wideId}`)).json()).variants;
+  assert.ok(api.length > 0, "the server made no variant");
+  await variants.locator("summary").click();
+  const links = await variants.locator("a").evaluateAll((as) => as.map((a) => a.href));
+  assert.deepEqual(links.sort(), api.map((v) => v.hostedUrl).sort());
+  assert.equal((await fetch(links[0])).status, 200);
+  const deleted = await fetch(`${server.api}/assets/${wideId}`, {
+    method: "DELETE",
+    headers: { Authorization: `Bearer ${server.token}` },
+  });
+  assert.equal(deleted.status, 204);
+  await page.click("#refresh-button");
+  await row(wideId).waitFor({ state: "detached" });
 });
 
 test("deleting in the list (after confirming) removes the asset", async () => {

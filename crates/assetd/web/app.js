@@ -27,6 +27,7 @@ const state = {
   oldestOffset: 0, // API offset of the oldest asset loaded (the API lists oldest first)
   listLoaded: false, // false until the first page arrives, so "No assets" does not flash
   listGeneration: 0, // bumps on every reload, so stale responses are dropped
+  folderAction: null, // "new" | "rename" | "move" while the folder form is open
 };
 
 const $ = (id) => document.getElementById(id);
@@ -53,6 +54,22 @@ const ui = {
   refreshButton: $("refresh-button"),
   olderButton: $("older-button"),
   assetTemplate: $("asset-template"),
+  folderTools: $("folder-tools"),
+  folderNewButton: $("folder-new-button"),
+  folderRenameButton: $("folder-rename-button"),
+  folderMoveButton: $("folder-move-button"),
+  folderDeleteButton: $("folder-delete-button"),
+  folderForm: $("folder-form"),
+  folderFormLabel: $("folder-form-label"),
+  folderFormInput: $("folder-form-input"),
+  folderFormParent: $("folder-form-parent"),
+  folderFormCancel: $("folder-form-cancel"),
+  folderDeleteConfirm: $("folder-delete-confirm"),
+  folderDeleteQuestion: $("folder-delete-question"),
+  folderDeleteYes: $("folder-delete-yes"),
+  folderDeleteAll: $("folder-delete-all"),
+  folderDeleteNo: $("folder-delete-no"),
+  folderStatus: $("folder-status"),
   uploadTemplate: $("upload-template"),
 };
 
@@ -274,6 +291,8 @@ function selectSite(siteId) {
   ui.folderSelect.disabled = true;
   state.folderId = "";
   showError(ui.foldersError, "");
+  closeFolderForms();
+  updateFolderTools();
   setUploadEnabled(Boolean(siteId));
   ui.refreshButton.disabled = !siteId;
   clearAssets();
@@ -301,6 +320,7 @@ async function loadFolders(siteId) {
     state.folderId = state.folders.has(remembered) ? remembered : "";
     ui.folderSelect.value = state.folderId;
     ui.folderSelect.disabled = false;
+    updateFolderTools();
     showError(ui.foldersError, "");
   } catch (err) {
     showError(ui.foldersError, `Could not load the site's folders. ${errorText(err)}`);
@@ -314,6 +334,145 @@ function folderPath(id) {
     names.unshift(folder.displayName);
   }
   return names.join(" / ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Managing folders (assetd's extensions: rename, move and delete are not in Webflow's API)
+//
+// One form serves "new", "rename" and "move"; the folder acted on is the one chosen above, and a
+// new folder goes inside it. After any change the folder list is read again, so paths and the
+// choices of the move menus follow.
+
+function updateFolderTools() {
+  ui.folderTools.hidden = !state.siteId;
+  const chosen = Boolean(state.folderId);
+  for (const button of [ui.folderRenameButton, ui.folderMoveButton, ui.folderDeleteButton]) button.disabled = !chosen;
+}
+
+// The folder and everything below it: a folder can never move into these.
+function subtree(id) {
+  const inside = new Set([id]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const folder of state.folders.values()) {
+      if (!inside.has(folder.id) && inside.has(folder.parentFolder)) {
+        inside.add(folder.id);
+        grew = true;
+      }
+    }
+  }
+  return inside;
+}
+
+// `<option>`s of every folder a thing may go into, top level first, minus `excluded`.
+function folderOptions(topLabel, excluded = new Set()) {
+  const sorted = [...state.folders.values()].filter((f) => !excluded.has(f.id)).sort((a, b) => a.path.localeCompare(b.path));
+  return [new Option(topLabel, ""), ...sorted.map((f) => new Option(f.path, f.id))];
+}
+
+function closeFolderForms() {
+  state.folderAction = null;
+  ui.folderForm.hidden = true;
+  ui.folderDeleteConfirm.hidden = true;
+  ui.folderTools.hidden = !state.siteId;
+}
+
+function openFolderForm(action) {
+  const folder = state.folders.get(state.folderId);
+  if (action !== "new" && !folder) return;
+  showError(ui.foldersError, "");
+  closeFolderForms();
+  state.folderAction = action;
+  ui.folderTools.hidden = true;
+  ui.folderForm.hidden = false;
+  const naming = action !== "move";
+  ui.folderFormInput.hidden = !naming;
+  ui.folderFormParent.hidden = naming;
+  if (action === "new") {
+    ui.folderFormLabel.textContent = folder ? `Name of the new folder in ${folder.path}` : "Name of the new folder";
+    ui.folderFormInput.value = "";
+  } else if (action === "rename") {
+    ui.folderFormLabel.textContent = `New name for ${folder.path}`;
+    ui.folderFormInput.value = folder.displayName;
+  } else {
+    ui.folderFormLabel.textContent = `Move ${folder.path} into`;
+    ui.folderFormParent.replaceChildren(...folderOptions("The top level", subtree(folder.id)));
+    ui.folderFormParent.value = folder.parentFolder ?? "";
+  }
+  (naming ? ui.folderFormInput : ui.folderFormParent).focus();
+}
+
+async function saveFolderForm() {
+  const action = state.folderAction;
+  const folder = state.folders.get(state.folderId);
+  const name = ui.folderFormInput.value.trim();
+  if (action !== "move" && !name) {
+    showError(ui.foldersError, "The name cannot be empty.");
+    ui.folderFormInput.focus();
+    return;
+  }
+  ui.folderForm.setAttribute("aria-busy", "true");
+  try {
+    let chosen = state.folderId;
+    if (action === "new") {
+      const made = await api("POST", `sites/${state.siteId}/asset_folders`, { displayName: name, parentFolder: state.folderId || null });
+      chosen = made.id;
+      ui.folderStatus.textContent = `Created the folder “${name}”.`;
+    } else if (action === "rename") {
+      await api("PATCH", `asset_folders/${folder.id}`, { displayName: name });
+      ui.folderStatus.textContent = `Renamed the folder to “${name}”.`;
+    } else {
+      await api("PATCH", `asset_folders/${folder.id}`, { parentFolder: ui.folderFormParent.value || null });
+      ui.folderStatus.textContent = `Moved the folder “${folder.displayName}”.`;
+    }
+    closeFolderForms();
+    sessionStorage.setItem(STORAGE.folder, chosen);
+    await loadFolders(state.siteId);
+    clearAssets();
+    await reloadAssets();
+  } catch (err) {
+    showError(ui.foldersError, `Could not save the folder. ${errorText(err)}`);
+  } finally {
+    ui.folderForm.removeAttribute("aria-busy");
+  }
+}
+
+function openFolderDelete() {
+  const folder = state.folders.get(state.folderId);
+  if (!folder) return;
+  showError(ui.foldersError, "");
+  closeFolderForms();
+  ui.folderTools.hidden = true;
+  ui.folderDeleteQuestion.textContent = `Delete the folder ${folder.path}?`;
+  ui.folderDeleteYes.hidden = false;
+  ui.folderDeleteAll.hidden = true;
+  ui.folderDeleteConfirm.hidden = false;
+  ui.folderDeleteNo.focus();
+}
+
+async function deleteFolder(recursive) {
+  const folder = state.folders.get(state.folderId);
+  if (!folder) return;
+  try {
+    await api("DELETE", `asset_folders/${folder.id}${recursive ? "?recursive=true" : ""}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409 && !recursive) {
+      // Not empty: say so, and offer the recursive delete as a second, explicit choice.
+      ui.folderDeleteQuestion.textContent = `${folder.path} has subfolders or assets. Delete it with everything in it? Pages that use those assets' URLs will show broken files.`;
+      ui.folderDeleteYes.hidden = true;
+      ui.folderDeleteAll.hidden = false;
+      ui.folderDeleteNo.focus();
+      return;
+    }
+    showError(ui.foldersError, `Could not delete the folder. ${errorText(err)}`);
+    return;
+  }
+  ui.folderStatus.textContent = `Deleted the folder “${folder.displayName}”${recursive ? " and everything in it" : ""}.`;
+  closeFolderForms();
+  sessionStorage.setItem(STORAGE.folder, folder.parentFolder ?? "");
+  await loadFolders(state.siteId);
+  clearAssets();
+  await reloadAssets();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,6 +749,24 @@ function createAssetRow(id) {
   find("rename-input").addEventListener("keydown", (e) => {
     if (e.key === "Escape") closeRename(li);
   });
+  find("move-button").addEventListener("click", () => openMove(li));
+  find("move-cancel").addEventListener("click", () => closeRowForm(li, "move-button"));
+  find("move-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    saveMove(li);
+  });
+  find("alt-button").addEventListener("click", () => openAlt(li));
+  find("alt-cancel").addEventListener("click", () => closeRowForm(li, "alt-button"));
+  find("alt-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    saveAlt(li);
+  });
+  for (const form of ["move-form", "alt-form"]) {
+    find(form).addEventListener("keydown", (e) => {
+      if (e.key === "Escape") closeRowForm(li, form.replace("-form", "-button"));
+    });
+  }
+  find("copy-button").addEventListener("click", () => copyUrl(li));
   find("delete-button").addEventListener("click", () => openDelete(li));
   find("delete-no").addEventListener("click", () => closeDelete(li));
   find("delete-yes").addEventListener("click", () => confirmDelete(li));
@@ -620,6 +797,31 @@ function fillAssetRow(li, asset) {
   if (folder && folder.id !== state.folderId) parts.push(`in ${folder.path}`);
   li.querySelector(".asset-meta").textContent = parts.join(" · ");
 
+  const alt = li.querySelector("[data-testid=asset-alt]");
+  alt.hidden = !asset.altText;
+  alt.textContent = asset.altText ? `Alt text: ${asset.altText}` : "";
+
+  // The responsive variants the server made (images only); each opens at its own URL.
+  const variants = (asset.variants ?? []).filter((v) => v.hostedUrl);
+  const details = li.querySelector("[data-testid=variants]");
+  details.hidden = variants.length === 0;
+  details.querySelector("summary").textContent = `${variants.length} variant${variants.length === 1 ? "" : "s"}`;
+  details.querySelector("ul").replaceChildren(
+    ...variants.map((v) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = v.hostedUrl;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.textContent = `${v.width}${v.height ? `×${v.height}` : " wide"} ${v.format ?? ""}`.trim();
+      item.append(link);
+      return item;
+    }),
+  );
+
+  li.querySelector("[data-testid=move-button]").setAttribute("aria-label", `Move ${asset.displayName}`);
+  li.querySelector("[data-testid=alt-button]").setAttribute("aria-label", `Alt text of ${asset.displayName}`);
+  li.querySelector("[data-testid=copy-button]").setAttribute("aria-label", `Copy the URL of ${asset.displayName}`);
   li.querySelector("[data-testid=rename-button]").setAttribute("aria-label", `Rename ${asset.displayName}`);
   li.querySelector("[data-testid=delete-button]").setAttribute("aria-label", `Delete ${asset.displayName}`);
   li.querySelector("[data-testid=rename-input]").setAttribute("aria-label", `New name for ${asset.displayName}`);
@@ -650,6 +852,8 @@ function setRowMode(li, mode) {
   li.dataset.mode = mode;
   li.querySelector(".asset-view").hidden = mode === "rename";
   li.querySelector(".rename-form").hidden = mode !== "rename";
+  li.querySelector(".move-form").hidden = mode !== "move";
+  li.querySelector(".alt-form").hidden = mode !== "alt";
   li.querySelector(".delete-confirm").hidden = mode !== "delete";
   li.querySelector(".asset-actions").hidden = mode !== "view";
 }
@@ -703,6 +907,87 @@ async function saveRename(li) {
     setRowBusy(li, false);
     showError(error, `Could not rename. ${errorText(err)}`);
     input.focus();
+  }
+}
+
+function closeRowForm(li, focusTestId) {
+  setRowMode(li, "view");
+  showError(li.querySelector(".asset-error"), "");
+  li.querySelector(`[data-testid=${focusTestId}]`).focus();
+}
+
+function openMove(li) {
+  const asset = assetById(li);
+  if (!asset) return;
+  showError(li.querySelector(".asset-error"), "");
+  const select = li.querySelector("[data-testid=move-select]");
+  select.replaceChildren(...folderOptions("No folder (the site's top level)"));
+  select.value = asset.folderId ?? "";
+  setRowMode(li, "move");
+  select.focus();
+}
+
+// Moving keeps the asset's id, URL and bytes (assetd's `parentFolder` in Update Asset). The list
+// is read again: the asset may have left the folder shown.
+async function saveMove(li) {
+  const asset = assetById(li);
+  if (!asset) return;
+  const target = li.querySelector("[data-testid=move-select]").value || null;
+  if (target === (asset.folderId ?? null)) {
+    closeRowForm(li, "move-button");
+    return;
+  }
+  setRowBusy(li, true);
+  try {
+    await api("PATCH", `assets/${asset.id}`, { parentFolder: target });
+    const where = target ? state.folders.get(target)?.path ?? "the folder" : "the top level";
+    setRowBusy(li, false);
+    closeRowForm(li, "move-button");
+    ui.assetsStatus.textContent = `Moved “${asset.displayName}” to ${where}.`;
+    await reloadAssets();
+  } catch (err) {
+    setRowBusy(li, false);
+    showError(li.querySelector(".asset-error"), `Could not move. ${errorText(err)}`);
+  }
+}
+
+function openAlt(li) {
+  const asset = assetById(li);
+  if (!asset) return;
+  showError(li.querySelector(".asset-error"), "");
+  const input = li.querySelector("[data-testid=alt-input]");
+  input.value = asset.altText ?? "";
+  setRowMode(li, "alt");
+  input.focus();
+}
+
+async function saveAlt(li) {
+  const asset = assetById(li);
+  if (!asset) return;
+  const text = li.querySelector("[data-testid=alt-input]").value.trim();
+  setRowBusy(li, true);
+  try {
+    const updated = await api("PATCH", `assets/${asset.id}`, { altText: text || null });
+    Object.assign(asset, { altText: updated.altText, lastUpdated: updated.lastUpdated });
+    setRowBusy(li, false);
+    fillAssetRow(li, asset);
+    closeRowForm(li, "alt-button");
+    ui.assetsStatus.textContent = text ? `Saved the alt text of “${asset.displayName}”.` : `Removed the alt text of “${asset.displayName}”.`;
+  } catch (err) {
+    setRowBusy(li, false);
+    showError(li.querySelector(".asset-error"), `Could not save the alt text. ${errorText(err)}`);
+  }
+}
+
+async function copyUrl(li) {
+  const asset = assetById(li);
+  if (!asset) return;
+  try {
+    await navigator.clipboard.writeText(asset.hostedUrl);
+    ui.assetsStatus.textContent = `Copied the URL of “${asset.displayName}”.`;
+  } catch {
+    // No clipboard (an insecure origin, or permission refused): show the URL to copy by hand.
+    showError(li.querySelector(".asset-error"), `Copy this URL: ${asset.hostedUrl}`);
   }
 }
 
@@ -784,8 +1069,25 @@ ui.siteSelect.addEventListener("change", () => {
   sessionStorage.removeItem(STORAGE.folder);
   selectSite(ui.siteSelect.value);
 });
+ui.folderNewButton.addEventListener("click", () => openFolderForm("new"));
+ui.folderRenameButton.addEventListener("click", () => openFolderForm("rename"));
+ui.folderMoveButton.addEventListener("click", () => openFolderForm("move"));
+ui.folderDeleteButton.addEventListener("click", openFolderDelete);
+ui.folderForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  saveFolderForm();
+});
+ui.folderForm.addEventListener("keydown", (e) => {
+  if (e.key === "Escape") closeFolderForms();
+});
+ui.folderFormCancel.addEventListener("click", closeFolderForms);
+ui.folderDeleteYes.addEventListener("click", () => deleteFolder(false));
+ui.folderDeleteAll.addEventListener("click", () => deleteFolder(true));
+ui.folderDeleteNo.addEventListener("click", closeFolderForms);
 ui.folderSelect.addEventListener("change", () => {
+  closeFolderForms();
   state.folderId = ui.folderSelect.value;
+  updateFolderTools();
   sessionStorage.setItem(STORAGE.folder, state.folderId);
   clearAssets();
   reloadAssets();
