@@ -8,6 +8,7 @@ use crate::http::auth::Auth;
 use crate::http::lookup;
 use crate::http::model::FolderBody;
 use crate::http::path::ApiPath;
+use crate::meta::Folder;
 use crate::scopes::Scope;
 use crate::state::AppState;
 
@@ -37,6 +38,11 @@ pub async fn get_folder(
     let folder = lookup::folder(&state, &auth, &folder_id, "asset_folder_id").await?;
     // Never a HEAD here (see `confirmer`): arrived uploads show in a later read.
     state.confirmer.hurry_site(folder.site_id);
+    Ok(Json(folder_body(&state, &folder).await?))
+}
+
+/// A folder as Get Asset Folder answers it: with the ids of the uploaded assets directly in it.
+pub async fn folder_body(state: &AppState, folder: &Folder) -> Result<FolderBody> {
     let assets = state
         .meta
         .folder_assets(&[folder.id])
@@ -44,5 +50,5 @@ pub async fn get_folder(
         .into_iter()
         .map(|(_, asset)| asset)
         .collect();
-    Ok(Json(FolderBody::new(&folder, assets)))
+    Ok(FolderBody::new(folder, assets))
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::error::{Error, FieldError, Result};
 use crate::http::auth::Auth;
 use crate::http::body::read_json;
+use crate::http::get_folder::folder_body;
 use crate::http::lookup;
 use crate::http::model::FolderBody;
 use crate::http::parent_folder::parent_folder_change;
@@ -98,14 +99,7 @@ pub async fn update_folder(
         .update_folder(folder.id, &changes, crate::timestamp::now())
         .await?
         .ok_or(Error::NotFound("asset folder"))?;
-    let assets = state
-        .meta
-        .folder_assets(&[updated.id])
-        .await?
-        .into_iter()
-        .map(|(_, asset)| asset)
-        .collect();
-    Ok(Json(FolderBody::new(&updated, assets)))
+    Ok(Json(folder_body(&state, &updated).await?))
 }
 
 #[cfg(test)]

@@ -374,6 +374,22 @@ impl TestServer {
             .bearer_auth(&self.token)
     }
 
+    /// A folder of a second site, made with that site's token; returns its id.
+    pub async fn other_site_folder(&self) -> String {
+        let (site, token) = self.other_site().await;
+        let response = self
+            .client
+            .post(self.url(&format!("/v2/sites/{site}/asset_folders")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"displayName": "theirs"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a folder through the API; returns its id.
     pub async fn folder(&self, name: &str, parent: Option<&str>) -> String {
         let response = self

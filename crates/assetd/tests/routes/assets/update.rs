@@ -160,20 +160,9 @@ async fn moves_an_asset_between_folders_of_its_site_only() {
         .unwrap();
     assert_eq!(bytes.bytes().await.unwrap().as_ref(), b"a document");
 
-    let (other_site, other_token) = server.other_site().await;
-    let foreign: Value = server
-        .client
-        .post(server.url(&format!("/v2/sites/{other_site}/asset_folders")))
-        .bearer_auth(&other_token)
-        .json(&json!({"displayName": "theirs"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let foreign = server.other_site_folder().await;
     for target in [
-        json!(foreign["id"]),
+        json!(foreign),
         json!("0123456789abcdef01234567"),
         json!("x"),
         json!(3),

@@ -102,22 +102,11 @@ async fn never_into_itself_a_descendant_another_site_or_nowhere() {
     let a = server.folder("a", None).await;
     let b = server.folder("b", Some(&a)).await;
     let c = server.folder("c", Some(&b)).await;
-    let (other_site, other_token) = server.other_site().await;
-    let foreign: Value = server
-        .client
-        .post(server.url(&format!("/v2/sites/{other_site}/asset_folders")))
-        .bearer_auth(&other_token)
-        .json(&json!({"displayName": "theirs"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let foreign = server.other_site_folder().await;
     for target in [
         a.clone(),
         c.clone(),
-        foreign["id"].as_str().unwrap().to_owned(),
+        foreign.clone(),
         "0123456789abcdef01234567".to_owned(),
         "not-an-id".to_owned(),
     ] {
