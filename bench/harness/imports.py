@@ -1,0 +1,128 @@
+"""The import section: `assetd import` copying a site of small files between two assetd
+servers, against the straightforward SDK script a user would write (`bench/import_naive.py`:
+list, download, create, post, one at a time), in the same run on the same machine.
+
+Both copy the same source site into a fresh destination server of their own; both results are
+checked (every asset arrived). The importer's peak RSS growth is read from /proc while it runs
+(VmHWM at the end − VmRSS at its start).
+"""
+import os
+import subprocess
+import threading
+import time
+
+from .services import ASSETD, ROOT, Assetd
+from .table import Row, fail, met, ratio
+
+KiB = 1024
+JOBS = 8
+
+
+def seed(ctx, source, count, size):
+    """`count` files of `size` random bytes, uploaded with `assetd upload` (PDFs: no variants,
+    so the destinations' variant workers stay out of the timing)."""
+    files = ctx.work / "import-files"
+    files.mkdir(exist_ok=True)
+    for i in range(count):
+        (files / f"doc-{i:05d}.pdf").write_bytes(os.urandom(size))
+    subprocess.run([str(ASSETD), "upload", "--site", source.site, "--api", f"{source.base}/v2",
+                    "-j", "8", str(files)], check=True, capture_output=True,
+                   env={**os.environ, "ASSETD_TOKEN": source.token})
+
+
+def import_token(server):
+    return subprocess.run(
+        [str(ASSETD), "--data-dir", str(server.data), "token", "create", "--site", server.site,
+         "--scope", "assets:read,assets:write,assets:import"],
+        check=True, capture_output=True, text=True).stdout.strip()
+
+
+def kib(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+    except (OSError, StopIteration):
+        return None
+
+
+def run_importer(ctx, source, dest, token):
+    """Seconds, RSS growth in MiB, and the summary line of one `assetd import`."""
+    argv = [str(ASSETD), "import", "--from-api", f"{source.base}/v2", "--from-token", source.token,
+            "--from-site", source.site, "--to-api", f"{dest.base}/v2", "--to-token", token,
+            "--to-site", dest.site, "--state", str(ctx.work / "import.state"), "-j", str(JOBS),
+            "--variant-wait-secs", "0", "--json"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples = {"first": None, "peak": 0}
+
+    def watch():
+        # Bounded by the process's life; every 10 ms.
+        while proc.poll() is None:
+            rss, hwm = kib(proc.pid, "VmRSS"), kib(proc.pid, "VmHWM")
+            if rss is not None and samples["first"] is None:
+                samples["first"] = rss
+            if hwm is not None:
+                samples["peak"] = max(samples["peak"], hwm)
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    out, err = proc.communicate(timeout=1800)
+    seconds = time.perf_counter() - start
+    watcher.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"assetd import failed: {err[-500:]}")
+    growth = (samples["peak"] - (samples["first"] or 0)) / 1024
+    return seconds, growth, out.strip().splitlines()[-1]
+
+
+def listed(server, token=None):
+    import json
+    import urllib.request
+    request = urllib.request.Request(f"{server.base}/v2/sites/{server.site}/assets?limit=1",
+                                     headers={"Authorization": f"Bearer {token or server.token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["pagination"]["total"]
+
+
+def imports(ctx):
+    count, size = (50, 50 * KiB) if ctx.sizes.quick else (2000, 50 * KiB)
+    print(f"\n== Import: {count:,} files of {size // KiB} KiB between two assetd servers, "
+          f"assetd import -j {JOBS} vs the SDK script one at a time", flush=True)
+    servers = [Assetd(ctx.children, ctx.work, name)
+               for name in ("import-source", "import-dest", "import-dest-sdk")]
+    try:
+        source, dest, dest_sdk = (s.start() for s in servers)
+        started = time.perf_counter()
+        seed(ctx, source, count, size)
+        ctx.note(f"import: seeded {count:,} × {size // KiB} KiB in "
+                 f"{time.perf_counter() - started:.1f} s")
+        token = import_token(dest)
+        ours, growth, summary = run_importer(ctx, source, dest, token)
+        ctx.note(f"import: assetd import {ours:.2f} s, peak RSS growth {growth:.1f} MiB; {summary}")
+        start = time.perf_counter()
+        subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "bench/import_naive.py"),
+                        f"{source.base}/v2", source.token, source.site,
+                        f"{dest_sdk.base}/v2", dest_sdk.token, dest_sdk.site],
+                       check=True, capture_output=True, timeout=3600)
+        theirs = time.perf_counter() - start
+        ctx.note(f"import: SDK script {theirs:.2f} s")
+        copied, copied_sdk = listed(dest, token), listed(dest_sdk)
+        rows = [
+            Row(f"Import {count:,} × {size // KiB} KiB, assetd → assetd",
+                f"assetd import -j {JOBS}", f"{ours:.1f} s ({count / ours:.0f} files/s)",
+                f"SDK script: {theirs:.1f} s ({count / theirs:.0f} files/s)",
+                ratio(theirs / ours), "≥ 5×", met(theirs / ours >= 5)),
+            Row("Import, peak RSS growth of assetd import", "assetd import",
+                f"{growth:.1f} MiB", "—", "—", "< 64 MiB", met(growth < 64)),
+        ]
+        if copied != count or copied_sdk != count:
+            for row in rows:
+                fail(row, f"copied {copied} and {copied_sdk} of {count}")
+        return rows
+    except Exception as err:  # noqa: BLE001 - one failed section is one failed row
+        return [fail(Row("Import", "assetd import", "error"), f"{type(err).__name__}: {err}"[:200])]
+    finally:
+        for s in servers:
+            if s.child:
+                s.stop()
