@@ -320,3 +320,35 @@ def test_a_token_without_assets_import_gets_new_ids_and_a_map(pair):
         want = f"{dst_id}_{src.original_file_name}" if src.display_name == f"{src_id}_{src.original_file_name}" \
             else src.display_name
         assert dst.display_name == want
+
+
+def test_flags_from_the_environment_keep_ids_refusal_and_tokens_never_printed(pair):
+    source, destination, _, work = pair
+    site = subprocess.run([BINARY, "--data-dir", str(destination.data_dir), *database_args(destination),
+                           "site", "create", "--name", "kept-or-nothing"], check=True, capture_output=True, text=True)
+    site_id = site.stdout.strip()
+    plain = subprocess.run([BINARY, "--data-dir", str(destination.data_dir), *database_args(destination),
+                            "token", "create", "--site", site_id], check=True, capture_output=True, text=True)
+    plain = plain.stdout.strip()
+    state = os.path.join(work, "env.state")
+    env = {**os.environ, "ASSETD_FROM_API": source.api, "ASSETD_FROM_TOKEN": source.token,
+           "ASSETD_FROM_SITE": source.site_id, "ASSETD_TO_API": destination.api, "ASSETD_TO_TOKEN": plain,
+           "ASSETD_TO_SITE": site_id, "ASSETD_IMPORT_STATE": state}
+    dry = subprocess.run([BINARY, "import", "--dry-run"], env=env, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    assert f"would import {ASSETS} assets" not in dry.stdout and f"import {ASSETS} assets" in dry.stdout
+    # --ids keep with a token that may not choose ids: refused, saying why; nothing printed
+    # anywhere carries a token.
+    keep = subprocess.run([BINARY, "import", "--ids", "keep"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert keep.returncode == 1
+    assert "assets:import" in keep.stderr
+    for secret in (source.token, plain):
+        assert secret not in keep.stdout + keep.stderr + dry.stdout + dry.stderr
+        with open(state) as f:
+            assert secret not in f.read()
+    assert list_all(sdk(Server(None, None, site_id, plain, destination.base)), site_id) == []
+    # The state file belongs to that pair of sites: another destination is refused.
+    other = subprocess.run([BINARY, "import", "--to-site", destination.site_id], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert other.returncode == 1 and "belongs to another import" in other.stderr
