@@ -12,6 +12,9 @@ use tokio::io::AsyncWriteExt;
 
 use super::wire::CreatedAsset;
 
+/// The temp file's write buffer.
+const WRITE_BUFFER: usize = 256 * 1024;
+
 /// Why bytes did not move.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
@@ -86,7 +89,10 @@ async fn download_once(
             message,
         });
     }
-    let mut file = tokio::fs::File::create(path).await?;
+    // Buffered: tokio's file writes each take a trip to the blocking pool, and network chunks
+    // are small; one trip per 256 KiB instead (and that much memory per download, bounded).
+    let mut file =
+        tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::create(path).await?);
     let mut md5 = Md5::new();
     let mut got = 0u64;
     let mut body = response.bytes_stream();
