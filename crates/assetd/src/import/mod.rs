@@ -514,6 +514,7 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
     }
     let mut summary = Summary {
         dry_run: options.dry_run,
+        ids: "unknown".to_owned(),
         ..Summary::default()
     };
     let mut run = Run {

@@ -33,6 +33,8 @@ pub enum TransferError {
         status: u16,
         /// What it said.
         message: String,
+        /// Its `Retry-After`, if any.
+        retry_after: Option<String>,
     },
     /// Fewer or more bytes than the source's `size`.
     #[error("downloaded {got} bytes, the source says the asset has {want}")]
@@ -48,10 +50,18 @@ pub enum TransferError {
 }
 
 impl TransferError {
-    fn retryable(&self) -> Option<u16> {
+    /// How long to wait before attempt `attempt + 1`, or `None` to give up: connection
+    /// failures and short bodies back off, 429 waits its `Retry-After`, 5xx backs off.
+    fn wait(&self, attempt: u32) -> Option<Duration> {
         match self {
-            Self::Network(_) | Self::Size { .. } => Some(0),
-            Self::Status { status, .. } if *status == 429 || *status >= 500 => Some(*status),
+            Self::Network(_) | Self::Size { .. } => {
+                assetd_client::retry::delay(attempt, None, None)
+            }
+            Self::Status {
+                status,
+                retry_after,
+                ..
+            } => assetd_client::retry::delay(attempt, Some(*status), retry_after.as_deref()),
             _ => None,
         }
     }
@@ -76,6 +86,11 @@ async fn download_once(
     let response = client.get(url).send().await?;
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let message: String = response
             .text()
             .await
@@ -87,6 +102,7 @@ async fn download_once(
             what: "download",
             status,
             message,
+            retry_after,
         });
     }
     // Buffered: tokio's file writes each take a trip to the blocking pool, and network chunks
@@ -140,11 +156,7 @@ pub async fn download(
         match download_once(client, url, path, want, on_bytes).await {
             Ok(done) => return Ok(done),
             Err(e) => {
-                let status = e.retryable();
-                let wait = status.and_then(|s| {
-                    assetd_client::retry::delay(attempt, (s != 0).then_some(s), None)
-                });
-                match wait {
+                match e.wait(attempt) {
                     Some(wait) => tokio::time::sleep(wait).await,
                     None => return Err(e),
                 }
@@ -211,6 +223,11 @@ pub async fn upload(
             Ok(r) if r.status().is_success() => return Ok(()),
             Ok(r) => {
                 let status = r.status().as_u16();
+                let retry_after = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 let text = r.text().await.unwrap_or_default();
                 let message = match (xml_text(&text, "Code"), xml_text(&text, "Message")) {
                     (Some(code), Some(message)) => format!("{code}: {message}"),
@@ -220,14 +237,12 @@ pub async fn upload(
                     what: "upload",
                     status,
                     message,
+                    retry_after,
                 }
             }
             Err(e) => TransferError::Network(e),
         };
-        let wait = error
-            .retryable()
-            .and_then(|s| assetd_client::retry::delay(attempt, (s != 0).then_some(s), None));
-        match wait {
+        match error.wait(attempt) {
             Some(wait) => tokio::time::sleep(wait).await,
             None => return Err(error),
         }
@@ -238,6 +253,21 @@ pub async fn upload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_what_can_succeed_and_honours_retry_after() {
+        let status = |status, retry_after: Option<&str>| TransferError::Status {
+            what: "download",
+            status,
+            message: String::new(),
+            retry_after: retry_after.map(str::to_owned),
+        };
+        assert_eq!(status(429, Some("2")).wait(1), Some(Duration::from_secs(2)));
+        assert!(status(503, None).wait(1).is_some());
+        assert_eq!(status(403, None).wait(1), None);
+        assert!(TransferError::Size { got: 1, want: 2 }.wait(1).is_some());
+        assert_eq!(TransferError::Protocol("x".into()).wait(1), None);
+    }
 
     #[test]
     fn reads_s3_error_codes() {
