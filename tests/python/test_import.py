@@ -54,12 +54,15 @@ def database_args(server):
     return ["--database-url", ADMIN_URL.rsplit("/", 1)[0] + "/" + server.database]
 
 
-def restart(server, *extra):
+def restart(server, *extra, listen="127.0.0.1:0", kill=False):
     """Stops `server` and starts it again on the same data (and database) with `extra` flags."""
-    server.proc.terminate()
+    if kill:
+        server.proc.kill()
+    else:
+        server.proc.terminate()
     server.proc.wait(timeout=20)
     proc = subprocess.Popen(
-        [BINARY, "--data-dir", str(server.data_dir), *database_args(server), "serve", "--listen", "127.0.0.1:0", *extra],
+        [BINARY, "--data-dir", str(server.data_dir), *database_args(server), "serve", "--listen", listen, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={k: v for k, v in os.environ.items() if k != "ASSETD_DATABASE_URL"},
     )
@@ -352,3 +355,36 @@ def test_flags_from_the_environment_keep_ids_refusal_and_tokens_never_printed(pa
     other = subprocess.run([BINARY, "import", "--to-site", destination.site_id], env=env,
                            capture_output=True, text=True, timeout=120)
     assert other.returncode == 1 and "belongs to another import" in other.stderr
+
+
+def test_a_destination_that_goes_down_midway_is_waited_for():
+    """The destination is killed while the import runs and is back a moment later on the same
+    address: the calls and uploads that met the outage are retried, and nothing fails."""
+    with tempfile.TemporaryDirectory() as src_dir, tempfile.TemporaryDirectory() as dst_dir, \
+            tempfile.TemporaryDirectory() as work:
+        source = start_server(src_dir, *UNLIMITED)
+        destination = start_server(dst_dir, *UNLIMITED)
+        try:
+            client = sdk(source)
+            files = [(f"doc-{i:03d}.pdf", os.urandom(20_000 + i)) for i in range(120)]
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda f: upload(client, source, *f), files))
+            to_token = token(destination, "assets:read,assets:write,assets:import")
+            run = subprocess.Popen(import_command(source, destination, to_token, work, "--json"),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            imported = 0
+            for line in run.stdout:
+                imported += json.loads(line).get("action") == "imported"
+                if imported >= 20:
+                    break
+            address = destination.base.split("//")[1]
+            destination = restart(destination, *UNLIMITED, listen=address, kill=True)
+            out, err = run.communicate(timeout=300)
+            assert run.returncode == 0, err[-2000:]
+            summary, _ = summary_of(out)
+            assert summary["failed"] == 0 and summary["imported"] == len(files), summary
+            assert summary["retried"] > 0, "no call met the outage"
+            assert len(list_all(sdk(destination, to_token), destination.site_id)) == len(files)
+        finally:
+            source.stop()
+            destination.stop()
