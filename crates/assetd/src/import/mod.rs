@@ -20,6 +20,7 @@
 pub mod api;
 pub mod map_file;
 pub mod pacer;
+pub mod parts;
 pub mod plan;
 pub mod report;
 pub mod rewrite;
@@ -139,7 +140,7 @@ struct Run {
     ids: AtomicU8,
     policy: IdPolicy,
     state: Option<StateFile>,
-    parts: PathBuf,
+    parts: Arc<parts::Parts>,
     reporter: Arc<Reporter>,
     folders: HashMap<String, String>,
     pairs: Mutex<HashMap<String, String>>,
@@ -312,23 +313,21 @@ impl Run {
                 Err(e) => return Err(format!("deleting the unfinished {stale}: {e}")),
             }
         }
-        let part = self.parts.join(format!("{}.part", source.id));
+        let part = self.parts.take();
         let reporter = Arc::clone(&self.reporter);
         let downloaded = transfer::download(
             &self.downloads,
             &source.hosted_url,
-            &part,
+            part.path(),
             source.size,
             &move |n| reporter.bytes(n),
         )
         .await
         .map_err(|e| e.to_string());
-        let result = match downloaded {
-            Ok(downloaded) => self.upload(source, &part, &downloaded).await,
+        match downloaded {
+            Ok(downloaded) => self.upload(source, part.path(), &downloaded).await,
             Err(e) => Err(e),
-        };
-        let _ = tokio::fs::remove_file(&part).await;
-        result
+        }
     }
 
     async fn upload(
@@ -527,7 +526,7 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
         }),
         policy: options.ids,
         state: state_file,
-        parts: parts.clone(),
+        parts: parts::Parts::new(parts.clone()),
         reporter: Arc::clone(&reporter),
         folders: HashMap::new(),
         pairs: Mutex::new(state.done.clone()),
@@ -666,7 +665,7 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
         }
     }
     drop(outcomes);
-    let _ = std::fs::remove_dir(&parts);
+    run.parts.remove_all();
 
     summary.ids = match run.ids.load(Ordering::Relaxed) {
         IDS_KEPT => "kept",
