@@ -219,6 +219,7 @@ def test_import_killed_resumed_repeated_then_checked_with_the_sdk(pair):
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"nothing to do: all {ASSETS} assets and 5 folders are already on the destination" in again.stdout
     assert "imported 0 assets" in again.stdout
+    assert not os.path.exists(os.path.join(work, "import.state.parts")), "temp files left behind"
 
     # The destination, read with the official SDK.
     src_client, dst_client = sdk(source), sdk(destination)

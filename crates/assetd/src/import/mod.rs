@@ -506,6 +506,9 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
 
     let parts = PathBuf::from(format!("{}.parts", options.state.display()));
     if !options.dry_run {
+        // What a killed run left there is never state (every file is rewritten whole): start
+        // empty, so the end of this run can remove the directory.
+        let _ = std::fs::remove_dir_all(&parts);
         std::fs::create_dir_all(&parts).map_err(|source| ImportError::TempDir {
             path: parts.clone(),
             source,
