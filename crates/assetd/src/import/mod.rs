@@ -25,6 +25,7 @@ pub mod plan;
 pub mod report;
 pub mod rewrite;
 pub mod state_file;
+pub mod steps;
 pub mod transfer;
 pub mod wire;
 
@@ -37,10 +38,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use api::{Api, ApiError, Token};
-use plan::{AssetAction, FolderAction, MetaChanges};
+use plan::{AssetAction, FolderAction};
 use report::{Failure, Reporter, Summary};
 use state_file::{Endpoints, Entry, StateFile};
-use wire::{RemoteAsset, RemoteFolder, default_display_name};
+use steps::{IDS_KEPT, IDS_MAPPED, IDS_UNKNOWN, Outcome, Run};
+use wire::{RemoteAsset, RemoteFolder};
 
 /// Whether ids are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,328 +130,6 @@ pub enum ImportError {
     },
 }
 
-const IDS_UNKNOWN: u8 = 0;
-const IDS_KEPT: u8 = 1;
-const IDS_MAPPED: u8 = 2;
-
-/// What every asset task shares.
-struct Run {
-    from: Api,
-    to: Api,
-    downloads: reqwest::Client,
-    ids: AtomicU8,
-    policy: IdPolicy,
-    state: Option<StateFile>,
-    parts: Arc<parts::Parts>,
-    reporter: Arc<Reporter>,
-    folders: HashMap<String, String>,
-    pairs: Mutex<HashMap<String, String>>,
-    bytes: AtomicU64,
-    finished: AtomicU64,
-}
-
-/// How one asset ended.
-enum Outcome {
-    Imported { dst: String, bytes: u64 },
-    Updated { dst: String },
-    Skipped { dst: String },
-    Failed { reason: String },
-}
-
-impl Run {
-    fn record(&self, entry: &Entry) -> Result<(), state_file::StateError> {
-        match &self.state {
-            Some(file) => file.append(entry),
-            None => Ok(()),
-        }
-    }
-
-    fn wants_ids(&self) -> bool {
-        self.policy != IdPolicy::Map && self.ids.load(Ordering::Relaxed) != IDS_MAPPED
-    }
-
-    /// The destination answered a create that carried `sent` with `got`.
-    fn learn_ids(&self, sent: &str, got: &str) -> Result<(), String> {
-        if sent == got {
-            let _ = self.ids.compare_exchange(
-                IDS_UNKNOWN,
-                IDS_KEPT,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            Ok(())
-        } else {
-            self.ids_refused("it answered with another id")
-        }
-    }
-
-    fn ids_refused(&self, why: &str) -> Result<(), String> {
-        if self.policy == IdPolicy::Keep {
-            return Err(format!("the destination does not keep ids: {why}"));
-        }
-        if self.ids.swap(IDS_MAPPED, Ordering::Relaxed) != IDS_MAPPED {
-            self.reporter.note(&format!(
-                "the destination does not keep ids ({why}); new ids are mapped"
-            ));
-        }
-        Ok(())
-    }
-
-    async fn create_folder(
-        &self,
-        folder: &RemoteFolder,
-        parent: Option<&str>,
-    ) -> Result<String, ImportError> {
-        let fail = |source| ImportError::Folder {
-            name: folder.display_name.clone(),
-            source,
-        };
-        let mut send_id = self.wants_ids();
-        // At most: with the id, then without it.
-        for _ in 0..2 {
-            let id = send_id.then_some(folder.id.as_str());
-            match self
-                .to
-                .create_folder(&folder.display_name, parent, id)
-                .await
-            {
-                Ok(created) => {
-                    if send_id {
-                        self.learn_ids(&folder.id, &created.id)
-                            .map_err(ImportError::IdsRefused)?;
-                    }
-                    return Ok(created.id);
-                }
-                Err(e) if send_id && e.refuses_chosen_id() => {
-                    self.ids_refused(&e.to_string())
-                        .map_err(ImportError::IdsRefused)?;
-                    send_id = false;
-                }
-                Err(e) if e.status() == Some(409) => {
-                    // Taken since we listed (another run), or the id is another site's.
-                    let now = self.to.list_folders().await.map_err(fail)?;
-                    if let Some(found) = now.iter().find(|f| f.id == folder.id) {
-                        return Ok(found.id.clone());
-                    }
-                    if let Some(found) = plan::folder_named(&now, parent, &folder.display_name) {
-                        return Ok(found.id.clone());
-                    }
-                    if !send_id || self.policy == IdPolicy::Keep {
-                        return Err(fail(e));
-                    }
-                    send_id = false;
-                }
-                Err(e) => return Err(fail(e)),
-            }
-        }
-        Err(fail(ApiError::Protocol(
-            "the folder could not be created".into(),
-        )))
-    }
-
-    /// Creates the destination asset for `source`, keeping its id if it can; `Ok(Err(dst))`
-    /// when an uploaded asset under the kept id turns out to be this one already.
-    async fn create_asset(
-        &self,
-        source: &RemoteAsset,
-        md5: &str,
-        folder: Option<&str>,
-    ) -> Result<Result<wire::CreatedAsset, String>, String> {
-        let mut send_id = self.wants_ids();
-        // At most: with the id; again after deleting our own stale pending one; without it.
-        for _ in 0..3 {
-            let id = send_id.then_some(source.id.as_str());
-            match self
-                .to
-                .create_asset(&source.original_file_name, md5, folder, id)
-                .await
-            {
-                Ok(created) => {
-                    if send_id {
-                        self.learn_ids(&source.id, &created.id)?;
-                    }
-                    return Ok(Ok(created));
-                }
-                Err(e) if send_id && e.refuses_chosen_id() => {
-                    self.ids_refused(&e.to_string())?;
-                    send_id = false;
-                }
-                Err(e) if send_id && e.status() == Some(409) => {
-                    match self.to.get_asset(&source.id).await {
-                        Ok(found)
-                            if found.size == source.size
-                                && found.original_file_name == source.original_file_name =>
-                        {
-                            return Ok(Err(found.id));
-                        }
-                        // Uploaded, but another asset: never delete it; map a new id.
-                        Ok(_) => send_id = false,
-                        Err(g) if g.status() == Some(404) => {
-                            // Not readable: a pending asset of this site (an earlier run's,
-                            // its bytes never arrived), or another site's.
-                            match self.to.delete_asset(&source.id).await {
-                                Ok(()) => {}
-                                Err(d) if d.status() == Some(404) => send_id = false,
-                                Err(d) => return Err(d.to_string()),
-                            }
-                        }
-                        Err(g) => return Err(g.to_string()),
-                    }
-                    if !send_id && self.policy == IdPolicy::Keep {
-                        return Err(format!("the id {} is taken on the destination", source.id));
-                    }
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Err("the asset could not be created".into())
-    }
-
-    async fn import(&self, source: &RemoteAsset, stale: Option<&str>) -> Result<Outcome, String> {
-        if let Some(stale) = stale {
-            match self.to.delete_asset(stale).await {
-                Ok(()) => {}
-                Err(e) if e.status() == Some(404) => {}
-                Err(e) => return Err(format!("deleting the unfinished {stale}: {e}")),
-            }
-        }
-        let part = self.parts.take();
-        let reporter = Arc::clone(&self.reporter);
-        let downloaded = transfer::download(
-            &self.downloads,
-            &source.hosted_url,
-            part.path(),
-            source.size,
-            &move |n| reporter.bytes(n),
-        )
-        .await
-        .map_err(|e| e.to_string());
-        match downloaded {
-            Ok(downloaded) => self.upload(source, part.path(), &downloaded).await,
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn upload(
-        &self,
-        source: &RemoteAsset,
-        part: &Path,
-        downloaded: &transfer::Downloaded,
-    ) -> Result<Outcome, String> {
-        let folder = source
-            .folder_id
-            .as_ref()
-            .and_then(|f| self.folders.get(f))
-            .map(String::as_str);
-        let created = match self.create_asset(source, &downloaded.md5, folder).await? {
-            Ok(created) => created,
-            Err(adopted) => {
-                // Already there (an earlier run's upload): only its name may be missing.
-                let found = self
-                    .to
-                    .get_asset(&adopted)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let changes = plan::meta_changes(
-                    source,
-                    &found.id,
-                    &found.display_name,
-                    found.alt_text.as_deref(),
-                );
-                self.name(&adopted, &changes).await?;
-                self.done(source, &adopted)?;
-                return Ok(if changes.is_empty() {
-                    Outcome::Skipped { dst: adopted }
-                } else {
-                    Outcome::Updated { dst: adopted }
-                });
-            }
-        };
-        self.record(&Entry::Created {
-            src: source.id.clone(),
-            dst: created.id.clone(),
-        })
-        .map_err(|e| e.to_string())?;
-        transfer::upload(
-            &self.downloads,
-            &created,
-            part,
-            &source.original_file_name,
-            downloaded.size,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let changes = plan::meta_changes(
-            source,
-            &created.id,
-            &default_display_name(&created.id, &source.original_file_name),
-            None,
-        );
-        self.name(&created.id, &changes).await?;
-        self.done(source, &created.id)?;
-        Ok(Outcome::Imported {
-            dst: created.id,
-            bytes: downloaded.size,
-        })
-    }
-
-    async fn name(&self, dst: &str, changes: &MetaChanges) -> Result<(), String> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        self.to
-            .update_asset(dst, changes)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("naming it: {e}"))
-    }
-
-    fn done(&self, source: &RemoteAsset, dst: &str) -> Result<(), String> {
-        self.pairs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(source.id.clone(), dst.to_owned());
-        self.record(&Entry::Done {
-            src: source.id.clone(),
-            dst: dst.to_owned(),
-        })
-        .map_err(|e| e.to_string())
-    }
-
-    async fn run_asset(&self, source: &RemoteAsset, action: AssetAction) -> Outcome {
-        let outcome = match action {
-            AssetAction::Skip { dst } => match self.done_if_new(source, &dst) {
-                Ok(()) => Ok(Outcome::Skipped { dst }),
-                Err(e) => Err(e),
-            },
-            AssetAction::Update { dst, changes } => match self.name(&dst, &changes).await {
-                Ok(()) => self.done(source, &dst).map(|()| Outcome::Updated { dst }),
-                Err(e) => Err(e),
-            },
-            AssetAction::Import { stale } => self.import(source, stale.as_deref()).await,
-        };
-        outcome.unwrap_or_else(|reason| Outcome::Failed { reason })
-    }
-
-    /// Records a pair found on the destination that the state file did not have yet.
-    fn done_if_new(&self, source: &RemoteAsset, dst: &str) -> Result<(), String> {
-        let mut pairs = self
-            .pairs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if pairs.get(&source.id).map(String::as_str) == Some(dst) {
-            return Ok(());
-        }
-        pairs.insert(source.id.clone(), dst.to_owned());
-        drop(pairs);
-        self.record(&Entry::Done {
-            src: source.id.clone(),
-            dst: dst.to_owned(),
-        })
-        .map_err(|e| e.to_string())
-    }
-}
-
 /// The default state file for a pair of sites.
 pub fn default_state_path(from_site: &str, to_site: &str) -> PathBuf {
     PathBuf::from(format!("assetd-import-{from_site}-{to_site}.state"))
@@ -533,7 +213,6 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
         reporter: Arc::clone(&reporter),
         folders: HashMap::new(),
         pairs: Mutex::new(state.done.clone()),
-        bytes: AtomicU64::new(0),
         finished: AtomicU64::new(0),
     };
 
@@ -645,7 +324,6 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
             Outcome::Imported { dst, bytes } => {
                 summary.imported += 1;
                 summary.bytes += bytes;
-                run.bytes.fetch_add(bytes, Ordering::Relaxed);
                 reporter.asset(&source.id, name, Some(&dst), "imported", bytes, None);
             }
             Outcome::Updated { dst } => {
@@ -656,7 +334,8 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
                 summary.skipped += 1;
                 reporter.asset(&source.id, name, Some(&dst), "skipped", 0, None);
             }
-            Outcome::Failed { reason } => {
+            Outcome::Failed(error) => {
+                let reason = error.to_string();
                 summary.failed += 1;
                 reporter.asset(&source.id, name, None, "failed", 0, Some(&reason));
                 summary.failures.push(Failure {
