@@ -16,12 +16,12 @@ import sys
 import time
 import traceback
 
-from . import lists, measures
+from . import imports, lists, measures
 from .procs import Children
 from .services import ASSETD, ROOT, Assetd
 from .table import Row, fail, render
 
-SECTIONS = ("create", "presign", "upload", "delivery", "scaling", "variants", "list")
+SECTIONS = ("create", "presign", "upload", "delivery", "scaling", "variants", "list", "import")
 RESULTS = ROOT / "target/bench-results.md"
 
 
@@ -107,6 +107,7 @@ def main():
         section("scaling", measures.scaling)
         section("variants", measures.variants)
         section("list", lists.lists)
+        section("import", imports.imports)
     finally:
         children.stop_all()
         if not args.keep:

@@ -8,8 +8,8 @@ use tokio::net::TcpListener;
 use crate::app;
 use crate::background::Background;
 use crate::config::{
-    Cli, Command, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand, UploadArgs,
-    VariantsArgs,
+    Cli, Command, IdPolicy, ImportArgs, LogFormat, ServeArgs, Settings, SiteCommand, TokenCommand,
+    UploadArgs, VariantsArgs,
 };
 use crate::maintenance;
 use crate::server;
@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     // Neither needs a data directory.
     let cli = match cli.command {
         Command::Upload(args) => return upload(args).await,
+        Command::Import(args) => return import(*args).await,
         Command::Variants(args) => return make_variants(&args),
         Command::Serve(args) if args.ephemeral => {
             return serve_ephemeral(cli.database_url.is_some(), *args).await;
@@ -107,6 +108,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Upload(_)
+        | Command::Import(_)
         | Command::Variants(_)
         | Command::Backup(_)
         | Command::Restore(_)
@@ -275,6 +277,81 @@ async fn upload(args: UploadArgs) -> Result<(), CliError> {
     .await;
     if failures > 0 {
         return Err(format!("{failures} of {total} files failed").into());
+    }
+    Ok(())
+}
+
+/// `assetd import`, or with `--rewrite`, the rewriting of exported files.
+async fn import(args: ImportArgs) -> Result<(), CliError> {
+    if !args.rewrite.is_empty() {
+        let map = args
+            .map
+            .as_deref()
+            .ok_or("--rewrite needs --map, the map file an import wrote")?;
+        let done = crate::import::rewrite_files(map, &args.rewrite, args.out_dir.as_deref())?;
+        for file in done {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"input": file.input, "output": file.output,
+                                       "replaced": file.replaced})
+                );
+            } else {
+                println!(
+                    "{} -> {} ({} URLs replaced)",
+                    file.input.display(),
+                    file.output.display(),
+                    file.replaced
+                );
+            }
+        }
+        return Ok(());
+    }
+    let side = |api: Option<String>, token: Option<String>, site: Option<String>, name: &str| match (
+        api, token, site,
+    ) {
+        (Some(api), Some(token), Some(site)) => Ok(crate::import::Side {
+            api,
+            token: crate::import::api::Token::new(token),
+            site,
+        }),
+        _ => Err(format!(
+            "--{name}-api, --{name}-token and --{name}-site (or ASSETD_{}_API, _TOKEN, _SITE) are required",
+            name.to_uppercase()
+        )),
+    };
+    let from = side(args.from_api, args.from_token, args.from_site, "from")?;
+    let to = side(args.to_api, args.to_token, args.to_site, "to")?;
+    let state = args
+        .state
+        .unwrap_or_else(|| crate::import::default_state_path(&from.site, &to.site));
+    let options = crate::import::ImportOptions {
+        from,
+        to,
+        ids: match args.ids {
+            IdPolicy::Auto => crate::import::IdPolicy::Auto,
+            IdPolicy::Keep => crate::import::IdPolicy::Keep,
+            IdPolicy::Map => crate::import::IdPolicy::Map,
+        },
+        state,
+        map: args.map,
+        jobs: args.jobs,
+        dry_run: args.dry_run,
+        variant_wait: std::time::Duration::from_secs(args.variant_wait_secs),
+    };
+    let reporter = std::sync::Arc::new(crate::import::report::Reporter::new(
+        args.json,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    ));
+    let summary = crate::import::run(options, std::sync::Arc::clone(&reporter)).await?;
+    reporter.summary(&summary);
+    if summary.failed > 0 {
+        return Err(format!(
+            "{} of {} assets failed; run the same command again to retry them",
+            summary.failed,
+            summary.imported + summary.updated + summary.skipped + summary.failed
+        )
+        .into());
     }
     Ok(())
 }

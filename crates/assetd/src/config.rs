@@ -67,6 +67,10 @@ pub enum Command {
     /// Upload files (directories recursively) through any Webflow-compatible API; prints one
     /// line per file with its hostedUrl.
     Upload(UploadArgs),
+    /// Copy a site's folders and assets (bytes, names, alt texts) from one Webflow-compatible
+    /// API to another, keeping ids where the destination allows it; resumable. With
+    /// `--rewrite`, replace source URLs by destination URLs in exported files instead.
+    Import(Box<ImportArgs>),
     /// Make an image's responsive variants into a directory, exactly as the service would (to
     /// preview them, or to benchmark variant making alone).
     Variants(VariantsArgs),
@@ -179,6 +183,87 @@ pub struct UploadArgs {
     pub json: bool,
 }
 
+/// Whether `assetd import` keeps the source's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IdPolicy {
+    /// Keep them where the destination allows it (assetd with `assets:import`), else map.
+    Auto,
+    /// Keep them or fail (CMS items must keep working).
+    Keep,
+    /// Let the destination choose new ids; the map file relates them.
+    Map,
+}
+
+/// `assetd import` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Source API base URL, ending in /v2 (`https://api.webflow.com/v2` for Webflow).
+    #[arg(long, env = "ASSETD_FROM_API")]
+    pub from_api: Option<String>,
+
+    /// Source API token with assets:read.
+    #[arg(long, env = "ASSETD_FROM_TOKEN", hide_env_values = true)]
+    pub from_token: Option<String>,
+
+    /// Source site id.
+    #[arg(long, env = "ASSETD_FROM_SITE")]
+    pub from_site: Option<String>,
+
+    /// Destination API base URL, ending in /v2.
+    #[arg(long, env = "ASSETD_TO_API")]
+    pub to_api: Option<String>,
+
+    /// Destination API token with assets:read and assets:write (and assets:import to keep ids
+    /// on an assetd).
+    #[arg(long, env = "ASSETD_TO_TOKEN", hide_env_values = true)]
+    pub to_token: Option<String>,
+
+    /// Destination site id.
+    #[arg(long, env = "ASSETD_TO_SITE")]
+    pub to_site: Option<String>,
+
+    /// Whether ids are kept.
+    #[arg(long, env = "ASSETD_IMPORT_IDS", value_enum, default_value = "auto")]
+    pub ids: IdPolicy,
+
+    /// The state file that makes a rerun continue where the last run stopped (default
+    /// `assetd-import-{fromSite}-{toSite}.state` in the current directory).
+    #[arg(long, env = "ASSETD_IMPORT_STATE")]
+    pub state: Option<PathBuf>,
+
+    /// Write the map of source to destination ids and URLs here (`.csv` or `.json`); with
+    /// `--rewrite`, the map to read.
+    #[arg(long, env = "ASSETD_IMPORT_MAP")]
+    pub map: Option<PathBuf>,
+
+    /// Assets downloaded and uploaded at once.
+    #[arg(short = 'j', long, env = "ASSETD_IMPORT_JOBS", default_value_t = 4)]
+    pub jobs: usize,
+
+    /// Print what would be done, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// One JSON object per line (each asset and folder, then the summary).
+    #[arg(long)]
+    pub json: bool,
+
+    /// How long to wait at the end for the destination's responsive variants, so the map can
+    /// pair them with the source's.
+    #[arg(long, env = "ASSETD_IMPORT_VARIANT_WAIT_SECS", default_value_t = 30)]
+    pub variant_wait_secs: u64,
+
+    /// Instead of importing: rewrite these exported HTML, CSV or JSON files, replacing every
+    /// source URL of `--map` by its destination URL. Writes `NAME.rewritten.EXT` beside each
+    /// file (or into `--out-dir`); the originals are never touched.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub rewrite: Vec<PathBuf>,
+
+    /// With `--rewrite`: the directory the rewritten files go to.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
 /// `assetd site …`
 #[derive(Debug, Subcommand)]
 pub enum SiteCommand {
@@ -213,7 +298,8 @@ pub enum TokenCommand {
         /// A site the token may see (repeat for several).
         #[arg(long = "site", required = true)]
         sites: Vec<ObjectId>,
-        /// Scopes, comma-separated: assets:read, assets:write.
+        /// Scopes, comma-separated: assets:read, assets:write, assets:import (choose the ids of new
+        /// assets and folders, for `assetd import`).
         #[arg(long, default_value = "assets:read,assets:write")]
         scope: Scopes,
         /// The token stops working after this long (`90m`, `12h`, `30d`, `2w`); default never.

@@ -27,6 +27,34 @@ pub struct CreateAssetRequest {
     pub file_hash: String,
     /// The folder to place the asset in.
     pub parent_folder: Option<ObjectId>,
+    /// The id the client chose (assetd's extension for `assetd import`; needs `assets:import`).
+    pub id: Option<ObjectId>,
+}
+
+/// The optional `id` of a create body (Upload Asset, Create Asset Folder): an assetd extension
+/// that lets an importer keep a resource's id. Absent or null means "generate one"; anything
+/// but a 24-hex ObjectId is a validation error, so a typo is never silently replaced.
+pub fn chosen_id(
+    body: &serde_json::Map<String, Value>,
+    errors: &mut Vec<FieldError>,
+) -> Option<ObjectId> {
+    match body.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => match id.parse::<ObjectId>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "id",
+                    "Provided ID is invalid: must be a 24-character hex ObjectId",
+                ));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new("id", "Must be a string"));
+            None
+        }
+    }
 }
 
 /// Why a file name is refused, if it is.
@@ -158,12 +186,15 @@ impl CreateAssetRequest {
             }
         };
 
+        let id = chosen_id(body, &mut errors);
+
         match (file, hash) {
             (Some((file_name, file_type)), Some(file_hash)) if errors.is_empty() => Ok(Self {
                 file_name,
                 file_type,
                 file_hash,
                 parent_folder,
+                id,
             }),
             _ => Err(errors),
         }
@@ -217,6 +248,29 @@ mod tests {
             ["parentFolder"]
         );
         assert_eq!(params(json!([1])), ["body"]);
+        assert_eq!(
+            params(json!({"fileName": "a.png", "fileHash": HASH, "id": "abc"})),
+            ["id"]
+        );
+        assert_eq!(
+            params(json!({"fileName": "a.png", "fileHash": HASH, "id": 7})),
+            ["id"]
+        );
+    }
+
+    #[test]
+    fn takes_a_chosen_id_when_given() {
+        let id = "6390c49674a71f84b51a08d8";
+        let req = CreateAssetRequest::from_json(
+            &json!({"fileName": "a.png", "fileHash": HASH, "id": id}),
+        )
+        .expect("valid");
+        assert_eq!(req.id, Some(id.parse().expect("an id")));
+        let req = CreateAssetRequest::from_json(
+            &json!({"fileName": "a.png", "fileHash": HASH, "id": null}),
+        )
+        .expect("valid");
+        assert_eq!(req.id, None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod file_types;
 pub mod grant_cache;
 pub mod http;
 pub mod ids;
+pub mod import;
 pub mod keys;
 pub mod labels;
 pub mod maintenance;

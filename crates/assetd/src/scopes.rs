@@ -1,4 +1,7 @@
-//! OAuth-style scopes a token can carry. assetd knows the two of the Assets API.
+//! OAuth-style scopes a token can carry: the two of the Assets API, and assetd's own
+//! `assets:import`, which lets a token choose the id of a new asset or folder (so `assetd
+//! import` keeps the ids that CMS items store). Choosing ids is kept out of `assets:write` so a
+//! token handed to a web page or a script cannot squat ids; only an operator grants it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,6 +13,8 @@ pub enum Scope {
     AssetsRead,
     /// Create, update and delete assets and folders.
     AssetsWrite,
+    /// Choose the id of a new asset or folder (the `id` field of the two create bodies).
+    AssetsImport,
 }
 
 impl Scope {
@@ -18,6 +23,7 @@ impl Scope {
         match self {
             Self::AssetsRead => "assets:read",
             Self::AssetsWrite => "assets:write",
+            Self::AssetsImport => "assets:import",
         }
     }
 
@@ -25,8 +31,12 @@ impl Scope {
         match self {
             Self::AssetsRead => 1,
             Self::AssetsWrite => 2,
+            Self::AssetsImport => 4,
         }
     }
+
+    /// Every scope, in the order they are printed.
+    const EVERY: [Self; 3] = [Self::AssetsRead, Self::AssetsWrite, Self::AssetsImport];
 }
 
 /// A set of scopes.
@@ -34,7 +44,8 @@ impl Scope {
 pub struct Scopes(u8);
 
 impl Scopes {
-    /// Every scope assetd knows.
+    /// The scopes of the Webflow API (what a first-run or ephemeral token gets; `assets:import`
+    /// is granted only on purpose).
     pub const ALL: Self = Self(Scope::AssetsRead.bit() | Scope::AssetsWrite.bit());
 
     /// Whether `scope` is in the set.
@@ -55,7 +66,7 @@ impl Scopes {
 
 /// A scope name assetd does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope {0:?} (known: assets:read, assets:write)")]
+#[error("unknown scope {0:?} (known: assets:read, assets:write, assets:import)")]
 pub struct UnknownScope(pub String);
 
 impl FromStr for Scopes {
@@ -68,6 +79,7 @@ impl FromStr for Scopes {
             .try_fold(Self::default(), |set, part| match part {
                 "assets:read" => Ok(set.with(Scope::AssetsRead)),
                 "assets:write" => Ok(set.with(Scope::AssetsWrite)),
+                "assets:import" => Ok(set.with(Scope::AssetsImport)),
                 other => Err(UnknownScope(other.to_owned())),
             })
     }
@@ -75,7 +87,7 @@ impl FromStr for Scopes {
 
 impl fmt::Display for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = [Scope::AssetsRead, Scope::AssetsWrite]
+        let names: Vec<&str> = Scope::EVERY
             .into_iter()
             .filter(|s| self.contains(*s))
             .map(Scope::as_str)
@@ -97,5 +109,8 @@ mod tests {
         assert!(read.contains(Scope::AssetsRead) && !read.contains(Scope::AssetsWrite));
         assert!("assets:read,sites:write".parse::<Scopes>().is_err());
         assert!("".parse::<Scopes>().expect("empty list").is_empty());
+        let import: Scopes = "assets:write assets:import".parse().expect("valid");
+        assert!(import.contains(Scope::AssetsImport) && !Scopes::ALL.contains(Scope::AssetsImport));
+        assert_eq!(import.to_string(), "assets:write,assets:import");
     }
 }

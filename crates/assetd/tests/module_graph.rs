@@ -31,6 +31,7 @@ const SERVICES: &[&str] = &[
     "confirmer",
     "delivery_cache",
     "grant_cache",
+    "import",
     "metrics",
     "ratelimit",
     "scrub",

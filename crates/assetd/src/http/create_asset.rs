@@ -37,6 +37,11 @@ pub struct CreateAssetSchema {
     fileHash: String,
     /// The folder to place the asset in.
     parentFolder: Option<String>,
+    /// assetd extension, for `assetd import`: the new asset's id (24 hex digits), kept from the
+    /// site it comes from. Needs the `assets:import` scope (403 `missing_scopes` without it);
+    /// 409 `conflict` if an asset with this id exists; 400 if it is not an ObjectId. Absent or
+    /// null: assetd generates the id, as Webflow does.
+    id: Option<String>,
 }
 
 /// `uploadDetails`: the form fields for the S3 POST, spelled exactly as Webflow spells them.
@@ -102,6 +107,7 @@ pub struct AssetUpload {
         (status = 401, body = crate::http::openapi::ErrorSchema),
         (status = 403, body = crate::http::openapi::ErrorSchema),
         (status = 404, body = crate::http::openapi::ErrorSchema),
+        (status = 409, body = crate::http::openapi::ErrorSchema),
         (status = 413, body = crate::http::openapi::ErrorSchema),
         (status = 429, body = crate::http::openapi::ErrorSchema),
     ),
@@ -119,6 +125,11 @@ pub async fn create_asset(
         &read_json(body, BODY_LIMIT, state.settings.body_idle_timeout).await?,
     )
     .map_err(Error::Validation)?;
+    // A chosen id without the scope is refused rather than ignored: an importer that believed
+    // its ids were kept would leave CMS items pointing at nothing.
+    if request.id.is_some() {
+        auth.require(Scope::AssetsImport)?;
+    }
     if let Some(folder) = request.parent_folder
         && !state.meta.folder_in_site(site_id, folder).await?
     {
@@ -131,7 +142,9 @@ pub async fn create_asset(
     let settings = &state.settings;
     let now = crate::timestamp::now();
     let expiration = now + TimeDelta::from_std(settings.upload_expiry).map_err(Error::internal)?;
-    let id = ObjectId::generate(now);
+    // A chosen id that exists (in any site, any state) fails the insert on the primary key:
+    // 409 `conflict`, decided by the unique index, not by a check-then-insert.
+    let id = request.id.unwrap_or_else(|| ObjectId::generate(now));
     let key = keys::storage_key(site_id, id, &request.file_name);
     let content_type = request.file_type.content_type;
     let max_bytes = settings.max_bytes(request.file_type.class);

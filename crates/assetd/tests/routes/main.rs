@@ -5,6 +5,7 @@
 mod util;
 
 mod assets;
+mod chosen_ids;
 mod confirmer;
 mod files;
 mod folders;
