@@ -93,7 +93,9 @@ def main():
 
         env = dict(os.environ, ASSETD_TEST_DATA_DIR=str(restored), ASSETD_TEST_SITE_ID=site,
                    ASSETD_TEST_TOKEN=token)
-        suite = subprocess.run([sys.executable, "-m", "pytest", "-q", str(ROOT / "tests/python")],
+        # The import tests start servers of their own: nothing of the restored copy in them.
+        suite = subprocess.run([sys.executable, "-m", "pytest", "-q", str(ROOT / "tests/python"),
+                                "--ignore", str(ROOT / "tests/python/test_import.py")],
                                env=env, timeout=900)
         sys.exit(suite.returncode)
 
