@@ -248,8 +248,9 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// How long to wait at the end for the destination's responsive variants, so the map can
-    /// pair them with the source's.
+    /// How long to wait at the end for the destination to list every imported asset (one on S3
+    /// storage confirms uploads in the background) and, with `--map`, their responsive variants,
+    /// so the map can pair them with the source's.
     #[arg(long, env = "ASSETD_IMPORT_VARIANT_WAIT_SECS", default_value_t = 30)]
     pub variant_wait_secs: u64,
 

@@ -369,17 +369,26 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
     }
     .to_owned();
 
-    if let Some(map_path) = &options.map {
+    if !options.dry_run {
+        // Done means listed on the destination: one that confirms uploads in the background
+        // (assetd on S3 storage) lists them a moment later. With a map, its variants too.
         let pairs = run
             .pairs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        let dest = wait_for_variants(&run.to, &source_assets, &pairs, options.variant_wait)
+        let wanted = Wanted {
+            source: &source_assets,
+            pairs: &pairs,
+            variants: options.map.is_some(),
+        };
+        let dest = wait_for_destination(&run.to, &wanted, options.variant_wait)
             .await
             .map_err(list("destination"))?;
-        let map = map_file::build(&source_folders, &run.folders, &source_assets, &dest, &pairs);
-        map.write(map_path)?;
+        if let Some(map_path) = &options.map {
+            let map = map_file::build(&source_folders, &run.folders, &source_assets, &dest, &pairs);
+            map.write(map_path)?;
+        }
     }
     summary.source_throttled = run.from.stats.throttled.load(Ordering::Relaxed);
     summary.destination_throttled = run.to.stats.throttled.load(Ordering::Relaxed);
@@ -389,29 +398,40 @@ pub async fn run(options: ImportOptions, reporter: Arc<Reporter>) -> Result<Summ
     Ok(summary)
 }
 
-/// How many of the source's made variants `dest` lacks, over every pair.
-fn missing_variants(
-    source: &[RemoteAsset],
-    dest: &HashMap<String, RemoteAsset>,
-    pairs: &HashMap<String, String>,
-) -> usize {
-    source
-        .iter()
-        .filter_map(|s| Some((s, dest.get(pairs.get(&s.id)?)?)))
-        .map(|(s, d)| {
-            s.made_variants()
-                .filter(|sv| !d.variants.iter().any(|dv| dv.width == sv.width))
-                .count()
-        })
-        .sum()
+/// What the destination should list at the end of a run.
+struct Wanted<'a> {
+    /// The source's assets.
+    source: &'a [RemoteAsset],
+    /// Source id → destination id of every asset imported or found there.
+    pairs: &'a HashMap<String, String>,
+    /// Whether the source's made variant widths are awaited too (for the map).
+    variants: bool,
 }
 
-/// Lists the destination until it has every variant width the source has, or `wait` passes,
-/// or nothing changes for a while (the destination makes other widths).
-async fn wait_for_variants(
+impl Wanted<'_> {
+    /// What `dest` still lacks: each paired asset it does not list counts one, and, when
+    /// variants are awaited, each of the source's made variant widths a listed one lacks.
+    fn missing(&self, dest: &HashMap<String, RemoteAsset>) -> usize {
+        self.source
+            .iter()
+            .filter_map(|s| Some((s, self.pairs.get(&s.id)?)))
+            .map(|(s, d)| match dest.get(d) {
+                None => 1,
+                Some(_) if !self.variants => 0,
+                Some(d) => s
+                    .made_variants()
+                    .filter(|sv| !d.variants.iter().any(|dv| dv.width == sv.width))
+                    .count(),
+            })
+            .sum()
+    }
+}
+
+/// Lists the destination until it has all that `wanted` asks for, or `wait` passes, or nothing
+/// changes for a while (the destination makes other widths).
+async fn wait_for_destination(
     to: &Api,
-    source: &[RemoteAsset],
-    pairs: &HashMap<String, String>,
+    wanted: &Wanted<'_>,
     wait: Duration,
 ) -> Result<HashMap<String, RemoteAsset>, ApiError> {
     const EVERY: Duration = Duration::from_secs(2);
@@ -426,7 +446,7 @@ async fn wait_for_variants(
             .into_iter()
             .map(|a| (a.id.clone(), a))
             .collect();
-        let missing = missing_variants(source, &dest, pairs);
+        let missing = wanted.missing(&dest);
         unchanged = if missing == last { unchanged + 1 } else { 0 };
         last = missing;
         if missing == 0 || Instant::now() + EVERY > deadline || unchanged >= STILL {

@@ -1004,10 +1004,7 @@ where
         asset: ObjectId,
         variants: &[Variant],
     ) -> Result<bool, MetaError> {
-        let mut tx = match D::BEGIN_WRITE {
-            Some(begin) => self.pool.begin_with(begin).await?,
-            None => self.pool.begin().await?,
-        };
+        let mut tx = self.begin_write().await?;
         // FOR SHARE: a concurrent delete of the asset waits for this transaction, so the rows
         // inserted here are seen (and their keys queued) by that delete. (SQLite's write lock,
         // taken at BEGIN, does the same.)
