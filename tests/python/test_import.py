@@ -383,7 +383,11 @@ def test_a_destination_that_goes_down_midway_is_waited_for():
             out, err = run.communicate(timeout=300)
             assert run.returncode == 0, err[-2000:]
             summary, _ = summary_of(out)
-            assert summary["failed"] == 0 and summary["imported"] == len(files), summary
+            # An asset whose steps met the outage is retried from its create; if its first create
+            # and upload had landed, the retry finds it there (409, then adopted) and counts it
+            # as updated or skipped, not imported: all of them are accounted for, none failed.
+            assert summary["failed"] == 0, summary
+            assert summary["imported"] + summary["updated"] + summary["skipped"] == len(files), summary
             assert summary["retried"] > 0, "no call met the outage"
             assert len(list_all(sdk(destination, to_token), destination.site_id)) == len(files)
         finally:
