@@ -105,6 +105,16 @@ def list_all(client, site_id):
     return assets
 
 
+def wait_listed(client, site_id, count):
+    """Waits (bounded, 30 s) until the site lists `count` assets: an assetd on S3 storage lists
+    an upload once its background confirmer has seen the bytes, and an import copies what the
+    source lists."""
+    deadline = time.monotonic() + 30
+    while len(list_all(client, site_id)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(list_all(client, site_id)) == count
+
+
 def seed(server):
     """The source site: a folder tree, 262 assets, names, alt texts; returns what it holds."""
     client = sdk(server)
@@ -143,6 +153,7 @@ def seed(server):
             break
         time.sleep(0.1)
     assert client.assets.get(ids[-1]).variants, "the source made no variant"
+    wait_listed(client, server.site_id, ASSETS)
     return {"data": data, "folders": {brand, logos, dark, docs, empty}}
 
 
@@ -370,6 +381,7 @@ def test_a_destination_that_goes_down_midway_is_waited_for():
             files = [(f"doc-{i:03d}.pdf", os.urandom(20_000 + i)) for i in range(120)]
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
                 list(pool.map(lambda f: upload(client, source, *f), files))
+            wait_listed(client, source.site_id, len(files))
             to_token = token(destination, "assets:read,assets:write,assets:import")
             run = subprocess.Popen(import_command(source, destination, to_token, work, "--json"),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
