@@ -43,6 +43,18 @@ struct FolderRequest {
     id: Option<ObjectId>,
 }
 
+/// A folder's `displayName` as sent (Create and Update Asset Folder): a string that is a valid
+/// folder name.
+pub fn folder_name_field(value: &Value) -> Result<String, FieldError> {
+    match value {
+        Value::String(name) => match folder_name_problem(name) {
+            None => Ok(name.clone()),
+            Some(problem) => Err(FieldError::new("displayName", problem)),
+        },
+        _ => Err(FieldError::new("displayName", "Must be a string")),
+    }
+}
+
 fn request_from(body: &Value) -> Result<FolderRequest, Vec<FieldError>> {
     let Value::Object(body) = body else {
         return Err(vec![FieldError::new(
@@ -56,17 +68,7 @@ fn request_from(body: &Value) -> Result<FolderRequest, Vec<FieldError>> {
             errors.push(FieldError::new("displayName", "Required field is missing"));
             None
         }
-        Some(Value::String(name)) => match folder_name_problem(name) {
-            None => Some(name.clone()),
-            Some(problem) => {
-                errors.push(FieldError::new("displayName", problem));
-                None
-            }
-        },
-        Some(_) => {
-            errors.push(FieldError::new("displayName", "Must be a string"));
-            None
-        }
+        Some(value) => folder_name_field(value).map_err(|e| errors.push(e)).ok(),
     };
     let parent = match body.get("parentFolder") {
         None | Some(Value::Null) => None,

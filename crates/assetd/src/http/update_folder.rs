@@ -12,12 +12,12 @@ use serde_json::Value;
 use crate::error::{Error, FieldError, Result};
 use crate::http::auth::Auth;
 use crate::http::body::read_json;
+use crate::http::create_folder::folder_name_field;
 use crate::http::get_folder::folder_body;
 use crate::http::lookup;
 use crate::http::model::FolderBody;
 use crate::http::parent_folder::parent_folder_change;
 use crate::http::path::ApiPath;
-use crate::labels::folder_name_problem;
 use crate::meta::FolderChanges;
 use crate::scopes::Scope;
 use crate::state::AppState;
@@ -45,13 +45,11 @@ fn changes_from(body: &Value) -> Result<FolderChanges, Vec<FieldError>> {
     };
     let mut errors = Vec::new();
     let mut changes = FolderChanges::default();
-    match body.get("displayName") {
-        None => {}
-        Some(Value::String(name)) => match folder_name_problem(name) {
-            None => changes.display_name = Some(name.clone()),
-            Some(problem) => errors.push(FieldError::new("displayName", problem)),
-        },
-        Some(_) => errors.push(FieldError::new("displayName", "Must be a string")),
+    if let Some(value) = body.get("displayName") {
+        match folder_name_field(value) {
+            Ok(name) => changes.display_name = Some(name),
+            Err(e) => errors.push(e),
+        }
     }
     match parent_folder_change(body) {
         Ok(parent) => changes.parent = parent,

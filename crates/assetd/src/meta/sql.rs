@@ -58,6 +58,31 @@ impl<D: Dialect> SqlMeta<D> {
         })
     }
 
+    /// Marks asset `id` failed if it is in state `from`; whether it was.
+    async fn fail_from(
+        &self,
+        id: ObjectId,
+        from: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MetaError>
+    where
+        for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+        for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+        for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+        for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+        for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    {
+        let result = sqlx::query(
+            "UPDATE assets SET state = 'failed', last_updated = $1 WHERE id = $2 AND state = $3",
+        )
+        .bind(to_millis(now))
+        .bind(id.to_string())
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        Ok(D::rows_affected(&result) == 1)
+    }
+
     /// The underlying pool, for tests that inspect the schema.
     pub fn pool(&self) -> &Pool<D::Db> {
         &self.pool
@@ -711,15 +736,7 @@ where
     }
 
     async fn mark_failed(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError> {
-        let result = sqlx::query(
-            "UPDATE assets SET state = 'failed', last_updated = $1 \
-             WHERE id = $2 AND state = 'pending'",
-        )
-        .bind(to_millis(now))
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(D::rows_affected(&result) == 1)
+        self.fail_from(id, "pending", now).await
     }
 
     async fn open_uploads(
@@ -1162,14 +1179,6 @@ where
     }
 
     async fn mark_corrupt(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError> {
-        let result = sqlx::query(
-            "UPDATE assets SET state = 'failed', last_updated = $1 \
-             WHERE id = $2 AND state = 'uploaded'",
-        )
-        .bind(to_millis(now))
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(D::rows_affected(&result) == 1)
+        self.fail_from(id, "uploaded", now).await
     }
 }
