@@ -414,20 +414,23 @@ async function saveFolderForm() {
   ui.folderForm.setAttribute("aria-busy", "true");
   try {
     let chosen = state.folderId;
+    let done;
     if (action === "new") {
       const made = await api("POST", `sites/${state.siteId}/asset_folders`, { displayName: name, parentFolder: state.folderId || null });
       chosen = made.id;
-      ui.folderStatus.textContent = `Created the folder “${name}”.`;
+      done = `Created the folder “${name}”.`;
     } else if (action === "rename") {
       await api("PATCH", `asset_folders/${folder.id}`, { displayName: name });
-      ui.folderStatus.textContent = `Renamed the folder to “${name}”.`;
+      done = `Renamed the folder to “${name}”.`;
     } else {
       await api("PATCH", `asset_folders/${folder.id}`, { parentFolder: ui.folderFormParent.value || null });
-      ui.folderStatus.textContent = `Moved the folder “${folder.displayName}”.`;
+      done = `Moved the folder “${folder.displayName}”.`;
     }
     closeFolderForms();
     sessionStorage.setItem(STORAGE.folder, chosen);
     await loadFolders(state.siteId);
+    // The status is shown once the folder list shows the change, so what it says is on screen.
+    ui.folderStatus.textContent = done;
     clearAssets();
     await reloadAssets();
   } catch (err) {
@@ -467,10 +470,10 @@ async function deleteFolder(recursive) {
     showError(ui.foldersError, `Could not delete the folder. ${errorText(err)}`);
     return;
   }
-  ui.folderStatus.textContent = `Deleted the folder “${folder.displayName}”${recursive ? " and everything in it" : ""}.`;
   closeFolderForms();
   sessionStorage.setItem(STORAGE.folder, folder.parentFolder ?? "");
   await loadFolders(state.siteId);
+  ui.folderStatus.textContent = `Deleted the folder “${folder.displayName}”${recursive ? " and everything in it" : ""}.`;
   clearAssets();
   await reloadAssets();
 }
