@@ -218,12 +218,17 @@ pub fn state(
     let settings = Arc::new(settings);
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let variant_jobs = Arc::new(tokio::sync::Notify::new());
+    let delivery_cache = Arc::new(crate::delivery_cache::DeliveryCache::new(
+        settings.delivery_cache_ttl,
+        settings.delivery_cache_bytes,
+    ));
     let confirmer = Confirmer::new(confirmer::Handles {
         meta: meta.clone(),
         blobs: storage.blobs.clone(),
         settings: settings.clone(),
         metrics: metrics.clone(),
         variant_jobs: variant_jobs.clone(),
+        delivery_cache: delivery_cache.clone(),
     });
     AppState::new(SharedState {
         meta,
@@ -236,10 +241,7 @@ pub fn state(
         )),
         limiter: Arc::new(limiter),
         metrics,
-        delivery_cache: Arc::new(crate::delivery_cache::DeliveryCache::new(
-            settings.delivery_cache_ttl,
-            settings.delivery_cache_bytes,
-        )),
+        delivery_cache,
         settings,
         variant_jobs,
         confirmer,

@@ -242,6 +242,10 @@ impl From<MetaError> for Error {
                 "the folder has subfolders or assets; delete with ?recursive=true to remove them too"
                     .to_owned(),
             ),
+            MetaError::NotUploaded => Self::Conflict(
+                "the asset's file has not been uploaded yet; upload it before replacing it"
+                    .to_owned(),
+            ),
             MetaError::Unavailable(why) => Self::Unavailable(why),
             MetaError::Backend(e) => e.into(),
         }

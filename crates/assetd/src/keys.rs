@@ -33,6 +33,34 @@ pub fn storage_key(site: ObjectId, asset: ObjectId, file_name: &str) -> String {
     format!("{site}/{asset}_{file_name}")
 }
 
+/// Bytes a replacement's key adds to its file name: `{replacementId}-`.
+pub const REPLACEMENT_NAME_BYTES: usize = ID_CHARS + 1;
+
+/// The key of a replacement file of an asset, `{siteId}/{assetId}_{replacementId}-{fileName}`:
+/// an asset key (the asset's id first, so delivery finds the asset as for its first file),
+/// new for each replacement, so a new file never has an old file's URL.
+pub fn replacement_key(
+    site: ObjectId,
+    asset: ObjectId,
+    replacement: ObjectId,
+    file_name: &str,
+) -> String {
+    storage_key(site, asset, &format!("{replacement}-{file_name}"))
+}
+
+/// The replacement id in a key of [`replacement_key`]'s shape, if it has one. (Any asset key
+/// whose name starts with 24 hex digits and a dash has the shape; the caller checks that such a
+/// replacement exists with exactly this key.)
+pub fn replacement_in_key(key: &str) -> Option<ObjectId> {
+    let (_, rest) = key.split_once('/')?;
+    let (_, name) = rest.split_once('_')?;
+    let (id, file_name) = name.split_at_checked(ID_CHARS)?;
+    if !file_name.starts_with('-') || file_name.len() < 2 {
+        return None;
+    }
+    id.parse().ok()
+}
+
 /// The site and asset ids a key names, if it has the shape assetd builds.
 pub fn parse_storage_key(key: &str) -> Option<(ObjectId, ObjectId)> {
     let (site, rest) = key.split_once('/')?;
@@ -89,6 +117,29 @@ mod tests {
             &format!("{site}/{asset}_a/b"),
         ] {
             assert_eq!(parse_storage_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn replacement_keys_are_asset_keys_that_name_the_replacement() {
+        let site = ObjectId::generate(chrono::Utc::now());
+        let asset = ObjectId::generate(chrono::Utc::now());
+        let replacement = ObjectId::generate(chrono::Utc::now());
+        let key = replacement_key(site, asset, replacement, "new_file.png");
+        assert_eq!(key, format!("{site}/{asset}_{replacement}-new_file.png"));
+        assert_eq!(parse_storage_key(&key), Some((site, asset)));
+        assert_eq!(replacement_in_key(&key), Some(replacement));
+        assert_eq!(
+            key.len(),
+            storage_key(site, asset, "new_file.png").len() + REPLACEMENT_NAME_BYTES
+        );
+        for plain in [
+            storage_key(site, asset, "new_file.png"),
+            storage_key(site, asset, &format!("{replacement}-")),
+            storage_key(site, asset, &format!("{replacement}.png")),
+            storage_key(site, asset, &format!("{}-a.png", "g".repeat(24))),
+        ] {
+            assert_eq!(replacement_in_key(&plain), None, "{plain}");
         }
     }
 }

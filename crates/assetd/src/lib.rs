@@ -29,6 +29,7 @@ pub mod ratelimit;
 pub mod scopes;
 pub mod scrub;
 pub mod server;
+pub mod settle;
 pub mod site_deletion;
 pub mod site_listing;
 pub mod state;

@@ -3,6 +3,8 @@
 //!   (the grace lets an upload that started just before expiry finish); with S3 storage its
 //!   object is looked at one last time first ([`crate::confirmer::Confirmer::confirm_one`]).
 //!   Open uploads are the confirmer's, which checks them on its own schedule;
+//! - so is a replacement of an asset's file whose bytes never arrived (the asset keeps its
+//!   file), after the same last look;
 //! - deletions of sites left midway are continued ([`crate::site_deletion`]);
 //! - keys queued by deletes are deleted from the blob store, retried until the store succeeds.
 
@@ -26,6 +28,8 @@ const BATCH: i64 = 500;
 pub struct SweepReport {
     /// Pending assets removed.
     pub expired_assets: usize,
+    /// Replacements whose bytes never arrived, dropped (their assets keep their files).
+    pub expired_replacements: usize,
     /// Objects deleted from the blob store.
     pub blobs_deleted: usize,
     /// Objects whose deletion failed and will be retried.
@@ -63,6 +67,20 @@ pub async fn sweep_once(work: &SweepWork, now: DateTime<Utc>) -> Result<SweepRep
         }
         if meta.delete_asset(asset.id, now).await?.is_some() {
             report.expired_assets += 1;
+        }
+    }
+    for replacement in meta.expired_replacements(cutoff, BATCH).await? {
+        // The same last look, for a replacement's bytes.
+        match work.confirmer.confirm_one(&replacement.upload()).await {
+            Ok(Verdict::Uploaded { .. }) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(replacement = %replacement.id, error = %e, "cannot check an expired replacement; will retry");
+                continue;
+            }
+        }
+        if meta.drop_replacement(replacement.id, now).await? {
+            report.expired_replacements += 1;
         }
     }
     crate::site_deletion::continue_all(meta, blobs, now).await?;

@@ -11,7 +11,7 @@ use assetd::ids::ObjectId;
 use assetd::meta::postgres::PostgresMeta;
 use assetd::meta::sqlite::SqliteMeta;
 use assetd::meta::{
-    Asset, AssetChanges, AssetState, MetaError, MetaStore, PageRequest, Site, Variant,
+    Asset, AssetChanges, AssetState, MetaError, MetaStore, PageRequest, Replacement, Site, Variant,
     VariantOutcome, VariantState,
 };
 use assetd::scopes::Scopes;
@@ -534,7 +534,7 @@ async fn variant_jobs(meta: Arc<dyn MetaStore>) {
     // Planning is idempotent: a resumed job keeps what was recorded before.
     let (small, large) = (planned(&png, 500), planned(&png, 800));
     assert!(
-        meta.plan_variants(png.id, &[small.clone(), large.clone()])
+        meta.plan_variants(png.id, &png.storage_key, &[small.clone(), large.clone()])
             .await
             .unwrap()
     );
@@ -550,7 +550,7 @@ async fn variant_jobs(meta: Arc<dyn MetaStore>) {
         .unwrap()
     );
     assert!(
-        meta.plan_variants(png.id, &[small.clone(), large.clone()])
+        meta.plan_variants(png.id, &png.storage_key, &[small.clone(), large.clone()])
             .await
             .unwrap()
     );
@@ -578,7 +578,18 @@ async fn variant_jobs(meta: Arc<dyn MetaStore>) {
         meta.variant(&small.storage_key).await.unwrap().as_ref(),
         Some(&stored[0])
     );
-    meta.finish_variant_job(png.id).await.unwrap();
+    // A stale worker's finish (the first, lapsed lease's) leaves the job; the finish of the
+    // lease that holds it removes it.
+    meta.finish_variant_job(png.id, t0 + lease).await.unwrap();
+    let third = meta
+        .claim_variant_job(later + lease, later + lease * 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.attempts, 3);
+    meta.finish_variant_job(png.id, later + lease * 2)
+        .await
+        .unwrap();
     assert_eq!(
         meta.claim_variant_job(later + lease, later + lease * 2)
             .await
@@ -606,7 +617,12 @@ async fn variant_jobs(meta: Arc<dyn MetaStore>) {
             .await
             .unwrap()
     );
-    assert!(!meta.plan_variants(png.id, &[small]).await.unwrap());
+    assert!(
+        !meta
+            .plan_variants(png.id, &png.storage_key, &[small])
+            .await
+            .unwrap()
+    );
 
     // A job whose asset is deleted before it runs disappears with it.
     let gone = uploaded(meta.as_ref(), site, None, "b.png", t1).await;
@@ -1071,7 +1087,11 @@ async fn scrub_cursors(meta: Arc<dyn MetaStore>) {
         .iter()
         .map(|&w| planned(&first, w))
         .collect();
-    assert!(meta.plan_variants(first.id, &variants).await.unwrap());
+    assert!(
+        meta.plan_variants(first.id, &first.storage_key, &variants)
+            .await
+            .unwrap()
+    );
     let mut keys = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -1127,6 +1147,197 @@ async fn scrub_cursors(meta: Arc<dyn MetaStore>) {
     assert!(listed.items.iter().all(|a| a.id != first.id));
 }
 
+fn replacement_of(asset: &Asset, name: &str, at: chrono::DateTime<Utc>) -> Replacement {
+    let id = ObjectId::generate(at);
+    Replacement {
+        id,
+        asset_id: asset.id,
+        site_id: asset.site_id,
+        original_file_name: name.into(),
+        content_type: "image/jpeg".into(),
+        file_hash: "1".repeat(32),
+        storage_key: assetd::keys::replacement_key(asset.site_id, asset.id, id, name),
+        upload_expires_at: at + Duration::hours(1),
+        created_on: at,
+    }
+}
+
+async fn queued(meta: &dyn MetaStore) -> Vec<String> {
+    let mut keys = meta.queued_blob_deletions(100).await.unwrap();
+    keys.sort();
+    keys
+}
+
+/// Replacing a file: the newest waiting replacement wins, completing it swaps the asset's file
+/// and queues and retires the old keys, and every way a replacement or its asset goes queues
+/// its key.
+async fn replacements(meta: Arc<dyn MetaStore>) {
+    let t0 = now();
+    let site = site(meta.as_ref()).await;
+    let folder = ObjectId::generate(t0);
+    meta.create_folder(folder, site, None, "f", t0)
+        .await
+        .unwrap();
+    let png = uploaded(meta.as_ref(), site, Some(folder), "a.png", t0).await;
+    let variant = planned(&png, 500);
+    assert!(
+        meta.plan_variants(png.id, &png.storage_key, std::slice::from_ref(&variant))
+            .await
+            .unwrap()
+    );
+
+    // An asset without its file cannot be replaced; an unknown one is not found.
+    let pending = asset(site, None, "p.png", t0);
+    meta.insert_asset(&pending).await.unwrap();
+    assert!(matches!(
+        meta.start_replacement(&replacement_of(&pending, "x.jpg", t0), t0)
+            .await,
+        Err(MetaError::NotUploaded)
+    ));
+    let mut ghost = pending.clone();
+    ghost.id = ObjectId::generate(t0);
+    assert_eq!(
+        meta.start_replacement(&replacement_of(&ghost, "x.jpg", t0), t0)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A second replacement drops the first, whose key is queued until its window closes.
+    let first = replacement_of(&png, "b.jpg", t0);
+    assert_eq!(
+        meta.start_replacement(&first, t0)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        png.id
+    );
+    assert!(meta.key_known(&first.storage_key).await.unwrap());
+    let second = replacement_of(&png, "c.jpg", t0);
+    meta.start_replacement(&second, t0).await.unwrap().unwrap();
+    assert_eq!(meta.replacement(first.id).await.unwrap(), None);
+    assert_eq!(
+        meta.replacement(second.id).await.unwrap().as_ref(),
+        Some(&second)
+    );
+    assert_eq!(queued(meta.as_ref()).await, vec![first.storage_key.clone()]);
+    meta.finish_blob_deletion(&first.storage_key, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued(meta.as_ref()).await,
+        vec![first.storage_key.clone()],
+        "kept until its window closes"
+    );
+    assert_eq!(
+        meta.complete_replacement(first.id, 9, t0).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        meta.open_replacements(t0, 10).await.unwrap(),
+        vec![second.clone()]
+    );
+
+    // Completing: the asset points at the new file, the old keys are queued and retired.
+    let t1 = t0 + Duration::seconds(1);
+    let replaced = meta
+        .complete_replacement(second.id, 1234, t1)
+        .await
+        .unwrap()
+        .unwrap();
+    let asset = meta.get_asset(png.id).await.unwrap().unwrap();
+    assert_eq!(replaced.asset, asset);
+    assert_eq!(
+        (
+            asset.storage_key.as_str(),
+            asset.original_file_name.as_str(),
+            asset.content_type.as_str(),
+            asset.file_hash.as_str(),
+            asset.size,
+            asset.last_updated,
+        ),
+        (
+            second.storage_key.as_str(),
+            "c.jpg",
+            "image/jpeg",
+            second.file_hash.as_str(),
+            Some(1234),
+            t1
+        )
+    );
+    assert_eq!(
+        (asset.folder_id, asset.display_name.as_str(), asset.state),
+        (
+            Some(folder),
+            png.display_name.as_str(),
+            AssetState::Uploaded
+        )
+    );
+    let mut old = replaced.old_keys.clone();
+    old.sort();
+    let mut expected = vec![png.storage_key.clone(), variant.storage_key.clone()];
+    expected.sort();
+    assert_eq!(old, expected);
+    for key in &expected {
+        assert!(queued(meta.as_ref()).await.contains(key), "{key}");
+        assert_eq!(
+            meta.retired_key_owner(key).await.unwrap().unwrap().id,
+            png.id
+        );
+    }
+    assert!(meta.variants_of(&[png.id]).await.unwrap().is_empty());
+    assert_eq!(meta.replacement(second.id).await.unwrap(), None);
+    assert!(meta.open_replacements(t0, 10).await.unwrap().is_empty());
+    // Its new variants are to be made (a job, and a worker that read the old file is refused).
+    let job = meta
+        .claim_variant_job(t1, t1 + Duration::seconds(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.asset_id, job.attempts), (png.id, 1));
+    assert!(
+        !meta
+            .plan_variants(png.id, &png.storage_key, &[planned(&png, 800)])
+            .await
+            .unwrap()
+    );
+
+    // A replacement dropped (bytes that did not verify, an expired window) queues its key.
+    let third = replacement_of(&asset, "d.jpg", t1);
+    meta.start_replacement(&third, t1).await.unwrap().unwrap();
+    assert_eq!(
+        meta.expired_replacements(t1 + Duration::hours(2), 10)
+            .await
+            .unwrap(),
+        vec![third.clone()]
+    );
+    assert!(meta.drop_replacement(third.id, t1).await.unwrap());
+    assert!(!meta.drop_replacement(third.id, t1).await.unwrap());
+    assert!(queued(meta.as_ref()).await.contains(&third.storage_key));
+
+    // Deleting the folder recursively queues a waiting replacement's key too, and ends the
+    // redirects of the retired keys.
+    let fourth = replacement_of(&asset, "e.jpg", t1);
+    meta.start_replacement(&fourth, t1).await.unwrap().unwrap();
+    let tree = meta.delete_folder(folder, true, t1).await.unwrap().unwrap();
+    assert!(tree.keys.contains(&fourth.storage_key), "{:?}", tree.keys);
+    assert!(queued(meta.as_ref()).await.contains(&fourth.storage_key));
+    assert_eq!(meta.replacement(fourth.id).await.unwrap(), None);
+    assert_eq!(
+        meta.retired_key_owner(&png.storage_key).await.unwrap(),
+        None
+    );
+
+    // And deleting an asset does the same.
+    let other = uploaded(meta.as_ref(), site, None, "o.png", t1).await;
+    let fifth = replacement_of(&other, "f.jpg", t1);
+    meta.start_replacement(&fifth, t1).await.unwrap().unwrap();
+    meta.delete_asset(other.id, t1).await.unwrap().unwrap();
+    assert!(queued(meta.as_ref()).await.contains(&fifth.storage_key));
+    assert!(meta.open_replacements(t1, 10).await.unwrap().is_empty());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1168,6 +1379,7 @@ conformance!(
     pages_at_any_offset_hold_the_right_items,
     deep_skips_in_a_tree,
     scrub_cursors,
+    replacements,
 );
 
 /// The WAL's checkpoint sequence number (bytes 12..16 of its header, big-endian), which SQLite

@@ -35,6 +35,7 @@ const SERVICES: &[&str] = &[
     "metrics",
     "ratelimit",
     "scrub",
+    "settle",
     "site_deletion",
     "sweep",
     "token_usage",

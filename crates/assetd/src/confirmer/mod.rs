@@ -57,10 +57,12 @@ use tokio_util::sync::CancellationToken;
 use self::schedule::Schedule;
 use crate::background::Background;
 use crate::config::Settings;
+use crate::delivery_cache::DeliveryCache;
 use crate::file_types;
 use crate::ids::ObjectId;
 use crate::meta::{Asset, AssetState, MetaError, MetaStore};
 use crate::metrics::Metrics;
+use crate::settle::{self, Settled};
 use crate::storage::{BlobStore, StoreError};
 use crate::upload_signer::MIN_BYTES;
 use crate::variants;
@@ -87,6 +89,8 @@ pub struct Handles {
     pub metrics: Arc<Metrics>,
     /// Wakes a variant worker when an image is confirmed.
     pub variant_jobs: Arc<Notify>,
+    /// Forgets a replaced file's old objects.
+    pub delivery_cache: Arc<DeliveryCache>,
 }
 
 /// What one look at an upload's object found and recorded.
@@ -281,6 +285,7 @@ impl Confirmer {
             settings,
             metrics,
             variant_jobs,
+            delivery_cache,
         } = &self.0.handles;
         let head = tokio::time::timeout(HEAD_BOUND, blobs.head(&asset.storage_key));
         let headed = match stop {
@@ -314,7 +319,18 @@ impl Confirmer {
             && hash_ok
             && let Ok(size) = i64::try_from(found.size)
         {
-            if !meta.mark_uploaded(asset.id, size, now).await? {
+            let settled = settle::verified(
+                meta.as_ref(),
+                blobs.as_ref(),
+                delivery_cache,
+                asset,
+                size,
+                now,
+            )
+            .await?;
+            if settled == Settled::Gone {
+                // Deleted, or replaced again, meanwhile: its key is queued; removed now.
+                blobs.delete(&asset.storage_key).await?;
                 return Ok(Verdict::Gone);
             }
             variants::worker::uploaded(variant_jobs, &asset.content_type);
@@ -324,7 +340,7 @@ impl Confirmer {
         }
         tracing::warn!(asset = %asset.id, size = found.size, size_ok, hash_ok, "uploaded object does not verify; deleting it");
         blobs.delete(&asset.storage_key).await?;
-        if !meta.mark_failed(asset.id, now).await? {
+        if !settle::failed(meta.as_ref(), asset, now).await? {
             return Ok(Verdict::Gone);
         }
         metrics.upload("failed_verification", 0);
@@ -379,13 +395,7 @@ impl Confirmer {
     /// Adopts the open uploads the database knows of and this node does not track.
     async fn scan(self) {
         let wall = Utc::now();
-        match self
-            .0
-            .handles
-            .meta
-            .open_uploads(None, wall, SCAN_BATCH)
-            .await
-        {
+        match self.open_uploads(wall).await {
             Ok(open) => {
                 let adopted = self.schedule().adopt(&open, Instant::now(), wall);
                 if adopted > 0 {
@@ -396,6 +406,16 @@ impl Confirmer {
             Err(e) => tracing::warn!(error = %e, "cannot read open uploads; will retry"),
         }
         self.schedule().scanning = false;
+    }
+
+    /// The uploads whose windows are open at `wall`: assets' first files, then replacements
+    /// (as the asset-shaped records `settle` takes).
+    async fn open_uploads(&self, wall: DateTime<Utc>) -> Result<Vec<Asset>, MetaError> {
+        let meta = &self.0.handles.meta;
+        let mut open = meta.open_uploads(None, wall, SCAN_BATCH).await?;
+        let replacements = meta.open_replacements(wall, SCAN_BATCH).await?;
+        open.extend(replacements.iter().map(|r| r.upload()));
+        Ok(open)
     }
 
     fn finish(&self, id: ObjectId, urgent: bool, answer: &schedule::Answer) {
@@ -468,6 +488,7 @@ mod tests {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
             variant_jobs: Arc::new(Notify::new()),
+            delivery_cache: Arc::new(DeliveryCache::new(Duration::ZERO, 0)),
         });
         (confirmer, meta, disk)
     }
@@ -559,6 +580,7 @@ mod tests {
             blobs: confirmer.0.handles.blobs.clone(),
             metrics: Arc::new(Metrics::new()),
             variant_jobs: Arc::new(Notify::new()),
+            delivery_cache: Arc::new(DeliveryCache::new(Duration::ZERO, 0)),
         });
         let asset = pending(meta.as_ref(), "c.txt").await;
         embedded.created(&asset);

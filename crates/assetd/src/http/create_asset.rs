@@ -143,57 +143,76 @@ pub async fn create_asset(
     let now = crate::timestamp::now();
     let expiration = now + TimeDelta::from_std(settings.upload_expiry).map_err(Error::internal)?;
     // A chosen id that exists (in any site, any state) fails the insert on the primary key:
-    // 409 `conflict`, decided by the unique index, not by a check-then-insert.
+    // 409 `conflict`, decided by the unique index, not by a check-then-insert. A waiting
+    // replacement's id is refused too: uploads are found by the id in their key, so an asset
+    // and a replacement must never share one (a replacement's id is generated, so none can be
+    // made after this check with the id chosen here).
+    if let Some(id) = request.id
+        && state.meta.replacement(id).await?.is_some()
+    {
+        return Err(Error::Conflict("asset id or key already exists".into()));
+    }
     let id = request.id.unwrap_or_else(|| ObjectId::generate(now));
-    let key = keys::storage_key(site_id, id, &request.file_name);
     let content_type = request.file_type.content_type;
     let max_bytes = settings.max_bytes(request.file_type.class);
-    let post = state
-        .signer
-        .presign(
-            now,
-            UploadRules {
-                key: &key,
-                content_type,
-                cache_control: &settings.cache_control,
-                max_bytes,
-                expiration,
-            },
-        )
-        .map_err(Error::internal)?;
-
     let asset = Asset {
         id,
         site_id,
         folder_id: request.parent_folder,
         display_name: format!("{id}_{}", request.file_name),
+        storage_key: keys::storage_key(site_id, id, &request.file_name),
         original_file_name: request.file_name,
         alt_text: None,
         content_type: content_type.to_owned(),
         file_hash: request.file_hash,
-        storage_key: key,
         size: None,
         state: AssetState::Pending,
         upload_expires_at: expiration,
         created_on: now,
         last_updated: now,
     };
+    let answer = upload_answer(&state, &asset, content_type, max_bytes, now)?;
     state.meta.insert_asset(&asset).await?;
     // With S3 storage the bytes go straight to the S3 service: the confirmer looks for them.
     state.confirmer.created(&asset);
+    Ok(answer)
+}
 
-    let bucket = state.signer.bucket();
+/// The Upload Asset answer for `asset`'s file: a presigned POST for its `storage_key`, valid
+/// until its `upload_expires_at`, for at most `max_bytes` of `content_type`. Replace Asset
+/// answers the same way, with the asset as it will be once the new file arrives.
+pub fn upload_answer(
+    state: &AppState,
+    asset: &Asset,
+    content_type: &'static str,
+    max_bytes: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<AssetUpload> {
+    let settings = &state.settings;
+    let post = state
+        .signer
+        .presign(
+            now,
+            UploadRules {
+                key: &asset.storage_key,
+                content_type,
+                cache_control: &settings.cache_control,
+                max_bytes,
+                expiration: asset.upload_expires_at,
+            },
+        )
+        .map_err(Error::internal)?;
     Ok(AssetUpload {
         upload_url: settings.urls.upload_url.clone(),
         asset_url: settings.urls.asset_url(&asset.storage_key),
         hosted_url: settings.urls.hosted_url(&asset.storage_key),
         upload_details: UploadDetails {
             acl: ACL,
-            bucket: bucket.to_owned(),
+            bucket: state.signer.bucket().to_owned(),
             algorithm: post.algorithm,
             credential: post.credential,
             date: post.amz_date,
-            key: asset.storage_key,
+            key: asset.storage_key.clone(),
             policy: post.policy_base64,
             signature: post.signature,
             success_action_status: SUCCESS_ACTION_STATUS,
@@ -201,11 +220,11 @@ pub async fn create_asset(
             cache_control: settings.cache_control.clone(),
         },
         content_type,
-        id,
+        id: asset.id,
         parent_folder: asset.folder_id,
-        original_file_name: asset.original_file_name,
-        created_on: timestamp::format(now),
-        last_updated: timestamp::format(now),
+        original_file_name: asset.original_file_name.clone(),
+        created_on: timestamp::format(asset.created_on),
+        last_updated: timestamp::format(asset.last_updated),
     })
 }
 

@@ -17,7 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
 use crate::delivery_cache::{CachedObject, SMALL_OBJECT};
@@ -66,9 +66,9 @@ pub async fn hosted_file(
     request: &Parts,
 ) -> Result<Response, Error> {
     let key = format!("{site}/{file}");
-    let object = cached_servable(state, &key)
-        .await?
-        .ok_or(Error::NotFound("asset"))?;
+    let Some(object) = cached_servable(state, &key).await? else {
+        return retired_redirect(state, &key).await;
+    };
     serve(
         state,
         &object,
@@ -79,7 +79,26 @@ pub async fn hosted_file(
     .ok_or(Error::NotFound("asset"))
 }
 
-/// `assetUrl`: the object in the embedded S3 endpoint, public-read.
+/// The answer for a key that serves nothing: a redirect to the current file of the asset whose
+/// file or variant the key was before a replace (for as long as the asset exists), else 404.
+///
+/// A `302` with `no-cache`, not a `301`: a browser or CDN would keep a permanent redirect
+/// forever, and the asset may be replaced again or deleted.
+async fn retired_redirect(state: &AppState, key: &str) -> Result<Response, Error> {
+    let Some(asset) = state.meta.retired_key_owner(key).await? else {
+        return Err(Error::NotFound("asset"));
+    };
+    let location = HeaderValue::from_str(&state.settings.urls.hosted_url(&asset.storage_key))
+        .map_err(Error::internal)?;
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// `assetUrl`: the object in the embedded S3 endpoint, public-read. (A retired key is
+/// `NoSuchKey` here, as S3 answers: only `hostedUrl`s redirect.)
 pub async fn s3_object(
     State(state): State<AppState>,
     S3Path((bucket, key)): S3Path<(String, String)>,

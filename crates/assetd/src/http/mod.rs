@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod parent_folder;
 pub mod path;
 pub mod query;
+pub mod replace_asset;
 pub mod s3_form;
 pub mod s3_post;
 pub mod sites;
@@ -63,6 +64,10 @@ pub fn router(state: AppState) -> Router {
             get(get_asset::get_asset)
                 .patch(update_asset::update_asset)
                 .delete(delete_asset::delete_asset),
+        )
+        .route(
+            "/assets/{asset_id}/replace",
+            post(replace_asset::replace_asset),
         )
         .route(
             "/sites/{site_id}/asset_folders",

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::http::{
     create_asset, create_folder, delete_asset, delete_folder, get_asset, get_folder, list_assets,
-    list_folders, model, update_asset, update_folder,
+    list_folders, model, replace_asset, update_asset, update_folder,
 };
 
 /// Webflow's error body.
@@ -47,7 +47,8 @@ impl Modify for BearerAuth {
         title = "assetd — Webflow-compatible Assets API",
         description = "Webflow Data API v2, Assets endpoints, as served by assetd. assetd's own \
             extensions, which Webflow's API does not have: `parentFolder` in Update Asset (move), \
-            Update Asset Folder and Delete Asset Folder (tag `Asset Folders (assetd extension)`)."
+            Replace Asset (tag `Assets (assetd extension)`), Update Asset Folder and Delete Asset \
+            Folder (tag `Asset Folders (assetd extension)`)."
     ),
     paths(
         create_asset::create_asset,
@@ -55,6 +56,7 @@ impl Modify for BearerAuth {
         get_asset::get_asset,
         update_asset::update_asset,
         delete_asset::delete_asset,
+        replace_asset::replace_asset,
         list_folders::list_folders,
         create_folder::create_folder,
         get_folder::get_folder,
@@ -74,6 +76,7 @@ impl Modify for BearerAuth {
         create_asset::UploadDetails,
         create_asset::CreateAssetSchema,
         update_asset::AssetUpdateSchema,
+        replace_asset::ReplaceAssetSchema,
         create_folder::FolderCreateSchema,
         update_folder::FolderUpdateSchema,
     )),

@@ -17,8 +17,9 @@ use s3post::{Checksummer, ExpectedChecksum, PostRequest, VerifiedPost, verify_po
 use crate::error::{S3Error, xml_escape};
 use crate::http::path::S3Path;
 use crate::http::s3_form::{FieldBudget, FormGate, FormReader, GatedBody, MAX_FORM_BYTES};
-use crate::keys::parse_storage_key;
+use crate::keys::{self, parse_storage_key};
 use crate::meta::Asset;
+use crate::settle::{self, Settled};
 use crate::state::AppState;
 use crate::urls;
 use crate::variants;
@@ -27,11 +28,24 @@ fn is_file_part(field: &multer::Field<'_>) -> bool {
     field.name().is_some_and(|n| n.eq_ignore_ascii_case("file"))
 }
 
-/// The pending or uploaded asset that owns `key`.
-async fn expected_asset(state: &AppState, key: &str) -> Result<Asset, S3Error> {
+/// The upload that owns `key`: a pending or uploaded asset's file, or a waiting replacement
+/// of one (as an asset-shaped record named by the replacement's id, see `settle`).
+async fn expected_upload(state: &AppState, key: &str) -> Result<Asset, S3Error> {
     let (site, id) = parse_storage_key(key).ok_or(S3Error::NoUploadExpected)?;
-    match state.meta.get_asset(id).await? {
-        Some(asset) if asset.site_id == site && asset.storage_key == key => Ok(asset),
+    let Some(asset) = state.meta.get_asset(id).await? else {
+        return Err(S3Error::NoUploadExpected);
+    };
+    if asset.site_id != site {
+        return Err(S3Error::NoUploadExpected);
+    }
+    if asset.storage_key == key {
+        return Ok(asset);
+    }
+    let Some(replacement) = keys::replacement_in_key(key) else {
+        return Err(S3Error::NoUploadExpected);
+    };
+    match state.meta.replacement(replacement).await? {
+        Some(r) if r.asset_id == asset.id && r.storage_key == key => Ok(r.upload()),
         _ => Err(S3Error::NoUploadExpected),
     }
 }
@@ -122,7 +136,7 @@ async fn receive(
     let mut checksummer = expected_checksum
         .as_ref()
         .map(|expected| Checksummer::new(expected.algorithm));
-    let asset = expected_asset(&state, &verified.key).await?;
+    let asset = expected_upload(&state, &verified.key).await?;
     let (min, max) = verified.content_length_range.unwrap_or((0, u64::MAX));
 
     let mut write = receiver.begin_write(&verified.key).await?;
@@ -166,8 +180,17 @@ async fn receive(
     // failure did, and a row marked uploaded must never point at nothing. A row left pending
     // is completed by the client's retry (the same key is written again) or removed with its
     // object by the sweep when its policy expires.
-    if !state.meta.mark_uploaded(asset.id, size_i64, now).await? {
-        // Deleted while uploading: keep nothing.
+    let settled = settle::verified(
+        state.meta.as_ref(),
+        state.blobs.as_ref(),
+        &state.delivery_cache,
+        &asset,
+        size_i64,
+        now,
+    )
+    .await?;
+    if settled == Settled::Gone {
+        // Deleted (or replaced again) while uploading: keep nothing.
         state.blobs.delete(&verified.key).await?;
         return Err(S3Error::NoUploadExpected);
     }

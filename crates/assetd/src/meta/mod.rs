@@ -7,6 +7,7 @@ pub mod dialect;
 mod group_commit;
 pub mod list_plan;
 pub mod postgres;
+mod replacements;
 mod rows;
 pub mod sql;
 pub mod sqlite;
@@ -137,6 +138,65 @@ pub struct Asset {
     pub created_on: DateTime<Utc>,
     /// Last change.
     pub last_updated: DateTime<Utc>,
+}
+
+/// A new file for an uploaded asset, waiting for its bytes (`POST /v2/assets/{id}/replace`).
+///
+/// Its key is the asset's id and its own, `{siteId}/{assetId}_{replacementId}-{fileName}`
+/// (`keys::replacement_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    /// Its own id (never an asset's).
+    pub id: ObjectId,
+    /// The asset whose file it replaces.
+    pub asset_id: ObjectId,
+    /// The asset's site.
+    pub site_id: ObjectId,
+    /// The new file's name.
+    pub original_file_name: String,
+    /// Content-Type derived from the new name.
+    pub content_type: String,
+    /// MD5 of the new content, lower-case hex, as promised.
+    pub file_hash: String,
+    /// Where its bytes go.
+    pub storage_key: String,
+    /// When its upload policy expires.
+    pub upload_expires_at: DateTime<Utc>,
+    /// When it was asked for.
+    pub created_on: DateTime<Utc>,
+}
+
+impl Replacement {
+    /// The upload as the S3 POST endpoint and the confirmer see one: a pending asset-shaped
+    /// record named by the replacement's id, with the new file's name, type, hash and key.
+    pub fn upload(&self) -> Asset {
+        Asset {
+            id: self.id,
+            site_id: self.site_id,
+            folder_id: None,
+            original_file_name: self.original_file_name.clone(),
+            display_name: self.original_file_name.clone(),
+            alt_text: None,
+            content_type: self.content_type.clone(),
+            file_hash: self.file_hash.clone(),
+            storage_key: self.storage_key.clone(),
+            size: None,
+            state: AssetState::Pending,
+            upload_expires_at: self.upload_expires_at,
+            created_on: self.created_on,
+            last_updated: self.created_on,
+        }
+    }
+}
+
+/// An asset whose file a replacement's verified bytes just took the place of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    /// The asset as it is now (new key, name, type, hash, size; variants to be made again).
+    pub asset: Asset,
+    /// The keys of its old file and old variants, queued for deletion in the same
+    /// transaction; the caller removes them now or leaves them to the sweep.
+    pub old_keys: Vec<String>,
 }
 
 /// Where a variant stands.
@@ -338,6 +398,9 @@ pub enum MetaError {
     /// A folder to delete without `recursive` has subfolders or assets.
     #[error("the folder has subfolders or assets")]
     FolderNotEmpty,
+    /// An asset whose file has not arrived (or did not verify) cannot have it replaced.
+    #[error("the asset has no verified file to replace")]
+    NotUploaded,
     /// The database is down, unreachable or full (a failure already classified, whose
     /// source could not be kept).
     #[error("database unavailable: {0}")]
@@ -358,7 +421,8 @@ impl MetaError {
             | Self::Conflict(_)
             | Self::UnknownFolder(_)
             | Self::FolderCycle
-            | Self::FolderNotEmpty => false,
+            | Self::FolderNotEmpty
+            | Self::NotUploaded => false,
         }
     }
 }
@@ -561,9 +625,14 @@ pub trait MetaStore: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<VariantJob>, MetaError>;
     /// Records planned variants (pending) before their objects are written; variants already
-    /// recorded are kept as they are. Returns false if the asset no longer exists.
-    async fn plan_variants(&self, asset: ObjectId, variants: &[Variant])
-    -> Result<bool, MetaError>;
+    /// recorded are kept as they are. Returns false if the asset no longer exists or its file
+    /// is no longer `source_key` (replaced since the worker read it).
+    async fn plan_variants(
+        &self,
+        asset: ObjectId,
+        source_key: &str,
+        variants: &[Variant],
+    ) -> Result<bool, MetaError>;
     /// Records how making a variant ended. Returns false if its row is gone (the asset was
     /// deleted meanwhile), in which case the caller removes what it wrote.
     async fn finish_variant(
@@ -571,8 +640,13 @@ pub trait MetaStore: Send + Sync + 'static {
         key: &str,
         outcome: VariantOutcome<'_>,
     ) -> Result<bool, MetaError>;
-    /// Removes a finished job.
-    async fn finish_variant_job(&self, asset: ObjectId) -> Result<(), MetaError>;
+    /// Removes a finished job, if it is still the one leased until `lease_until` (a replace
+    /// queues a new job for the same asset, which a stale worker must not remove).
+    async fn finish_variant_job(
+        &self,
+        asset: ObjectId,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), MetaError>;
     /// The variants of these assets, by asset then width.
     async fn variants_of(&self, assets: &[ObjectId]) -> Result<Vec<Variant>, MetaError>;
     /// The variant stored under `key`.
@@ -612,6 +686,45 @@ pub trait MetaStore: Send + Sync + 'static {
     /// its size and MD5 (`assetd verify --repair`): it is no longer listed or served, and the
     /// sweep removes it like any failed upload. Returns false if it is gone or not uploaded.
     async fn mark_corrupt(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError>;
+    /// Records a replacement of an uploaded asset's file. A replacement of the same asset still
+    /// waiting for its bytes is dropped (its key queued until its window closes): the newest
+    /// asked for wins. Returns the asset as it is, `None` if it does not exist, and
+    /// [`MetaError::NotUploaded`] if its own file has not arrived.
+    async fn start_replacement(
+        &self,
+        replacement: &Replacement,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Asset>, MetaError>;
+    /// Reads a waiting replacement.
+    async fn replacement(&self, id: ObjectId) -> Result<Option<Replacement>, MetaError>;
+    /// The replacement `id`'s bytes are stored and verified (`size` bytes): in one transaction
+    /// the asset points at them (id, folder, display name and alt text kept), its old file and
+    /// variants are queued for deletion and their keys retired (see
+    /// [`MetaStore::retired_key_owner`]), and for a raster image a variant job is queued.
+    /// `None` if the replacement no longer waits (dropped, or its asset deleted).
+    async fn complete_replacement(
+        &self,
+        id: ObjectId,
+        size: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Replaced>, MetaError>;
+    /// Drops a waiting replacement (its bytes did not verify, or its window closed), queueing
+    /// its key until its window closes. Returns false if it no longer waits.
+    async fn drop_replacement(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError>;
+    /// Waiting replacements whose upload window is still open, oldest first.
+    async fn open_replacements(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Replacement>, MetaError>;
+    /// Waiting replacements whose upload window closed before `before`.
+    async fn expired_replacements(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Replacement>, MetaError>;
+    /// The uploaded asset that `key` was a file or variant of before a replacement.
+    async fn retired_key_owner(&self, key: &str) -> Result<Option<Asset>, MetaError>;
 }
 
 #[cfg(test)]

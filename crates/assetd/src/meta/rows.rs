@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 
-use super::{Asset, AssetState, Folder, MetaError, Variant, VariantJob, VariantState};
+use super::{Asset, AssetState, Folder, MetaError, Replacement, Variant, VariantJob, VariantState};
 use crate::ids::ObjectId;
 use crate::timestamp::from_millis;
 
@@ -97,6 +97,28 @@ where
         upload_expires_at: from_millis(row.try_get("upload_expires_at")?),
         created_on: from_millis(row.try_get("created_on")?),
         last_updated: from_millis(row.try_get("last_updated")?),
+    })
+}
+
+/// An `asset_replacements` row.
+pub fn replacement<R, DB>(row: &R) -> Result<Replacement, MetaError>
+where
+    DB: Database,
+    R: SqlRow<Database = DB>,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+{
+    Ok(Replacement {
+        id: id(row, "id")?,
+        asset_id: id(row, "asset_id")?,
+        site_id: id(row, "site_id")?,
+        original_file_name: row.try_get("original_file_name")?,
+        content_type: row.try_get("content_type")?,
+        file_hash: row.try_get("file_hash")?,
+        storage_key: row.try_get("storage_key")?,
+        upload_expires_at: from_millis(row.try_get("upload_expires_at")?),
+        created_on: from_millis(row.try_get("created_on")?),
     })
 }
 

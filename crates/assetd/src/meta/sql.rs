@@ -22,8 +22,8 @@ use super::list_plan::{self, BucketCount};
 use super::statements::values_list;
 use super::{
     Asset, AssetChanges, AssetCounts, DeletedTree, Folder, FolderChanges, MetaError, MetaStore,
-    Page, PageRequest, Site, SiteSummary, TokenGrant, TokenInfo, Variant, VariantJob,
-    VariantOutcome, keep_until, rows, variant_outcome_columns,
+    Page, PageRequest, Replaced, Replacement, Site, SiteSummary, TokenGrant, TokenInfo, Variant,
+    VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
 };
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
@@ -51,7 +51,7 @@ impl<D: Dialect + Clone> Clone for SqlMeta<D> {
 
 impl<D: Dialect> SqlMeta<D> {
     /// A transaction that will write (see [`Dialect::BEGIN_WRITE`]).
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, D::Db>, MetaError> {
+    pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, D::Db>, MetaError> {
         Ok(match D::BEGIN_WRITE {
             Some(begin) => self.pool.begin_with(begin).await?,
             None => self.pool.begin().await?,
@@ -171,7 +171,7 @@ where
 }
 
 /// Queues a key for deletion, or moves its deadline if it is queued already.
-const QUEUE_DELETION: &str = "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
+pub(super) const QUEUE_DELETION: &str = "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
      VALUES ($1, $2, $3) ON CONFLICT (storage_key) DO UPDATE SET \
      queued_at = excluded.queued_at, keep_until = excluded.keep_until";
 
@@ -697,6 +697,12 @@ where
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
+        // A replacement waiting for its bytes: its key too (its row goes with the asset's).
+        sqlx::query(super::replacements::QUEUE_WAITING_REPLACEMENTS)
+            .bind(id.to_string())
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?;
         let Some(row) = sqlx::query("DELETE FROM assets WHERE id = $1 RETURNING *")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -897,7 +903,9 @@ where
         let keys: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT storage_key FROM assets WHERE folder_id{in_list} UNION ALL \
              SELECT v.storage_key FROM asset_variants v JOIN assets a ON a.id = v.asset_id \
-             WHERE a.folder_id{in_list}",
+             WHERE a.folder_id{in_list} UNION ALL \
+             SELECT r.storage_key FROM asset_replacements r JOIN assets a \
+             ON a.id = r.asset_id WHERE a.folder_id{in_list}",
             in_list = D::IN_ID_LIST
         ))
         .bind(ids.clone())
@@ -914,6 +922,12 @@ where
             "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
              SELECT v.storage_key, $2, $2 FROM asset_variants v JOIN assets a \
              ON a.id = v.asset_id WHERE a.folder_id{in_list} \
+             ON CONFLICT (storage_key) DO UPDATE SET queued_at = excluded.queued_at, \
+             keep_until = excluded.keep_until",
+            "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
+             SELECT r.storage_key, $2, CASE WHEN r.upload_expires_at > $2 \
+             THEN r.upload_expires_at ELSE $2 END FROM asset_replacements r JOIN assets a \
+             ON a.id = r.asset_id WHERE a.folder_id{in_list} \
              ON CONFLICT (storage_key) DO UPDATE SET queued_at = excluded.queued_at, \
              keep_until = excluded.keep_until",
         ] {
@@ -1019,6 +1033,7 @@ where
     async fn plan_variants(
         &self,
         asset: ObjectId,
+        source_key: &str,
         variants: &[Variant],
     ) -> Result<bool, MetaError> {
         let mut tx = self.begin_write().await?;
@@ -1026,11 +1041,13 @@ where
         // inserted here are seen (and their keys queued) by that delete. (SQLite's write lock,
         // taken at BEGIN, does the same.)
         let lock = if D::ROW_LOCKS { " FOR SHARE" } else { "" };
-        let exists: Option<String> =
-            sqlx::query_scalar(&format!("SELECT id FROM assets WHERE id = $1{lock}"))
-                .bind(asset.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let exists: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM assets WHERE id = $1 AND storage_key = $2{lock}"
+        ))
+        .bind(asset.to_string())
+        .bind(source_key)
+        .fetch_optional(&mut *tx)
+        .await?;
         if exists.is_none() {
             return Ok(false);
         }
@@ -1084,9 +1101,14 @@ where
         Ok(D::rows_affected(&result) == 1)
     }
 
-    async fn finish_variant_job(&self, asset: ObjectId) -> Result<(), MetaError> {
-        sqlx::query("DELETE FROM variant_jobs WHERE asset_id = $1")
+    async fn finish_variant_job(
+        &self,
+        asset: ObjectId,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM variant_jobs WHERE asset_id = $1 AND claimed_until = $2")
             .bind(asset.to_string())
+            .bind(to_millis(lease_until))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -1166,10 +1188,11 @@ where
     }
 
     async fn key_known(&self, key: &str) -> Result<bool, MetaError> {
-        // Three unique-index probes.
+        // Four unique-index probes.
         let known: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(1 AS BIGINT) WHERE EXISTS (SELECT 1 FROM assets WHERE storage_key = $1) \
              OR EXISTS (SELECT 1 FROM asset_variants WHERE storage_key = $1) \
+             OR EXISTS (SELECT 1 FROM asset_replacements WHERE storage_key = $1) \
              OR EXISTS (SELECT 1 FROM blob_deletions WHERE storage_key = $1)",
         )
         .bind(key)
@@ -1180,5 +1203,50 @@ where
 
     async fn mark_corrupt(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError> {
         self.fail_from(id, "uploaded", now).await
+    }
+
+    async fn start_replacement(
+        &self,
+        replacement: &Replacement,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Asset>, MetaError> {
+        self.sql_start_replacement(replacement, now).await
+    }
+
+    async fn replacement(&self, id: ObjectId) -> Result<Option<Replacement>, MetaError> {
+        self.sql_replacement(id).await
+    }
+
+    async fn complete_replacement(
+        &self,
+        id: ObjectId,
+        size: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Replaced>, MetaError> {
+        self.sql_complete_replacement(id, size, now).await
+    }
+
+    async fn drop_replacement(&self, id: ObjectId, now: DateTime<Utc>) -> Result<bool, MetaError> {
+        self.sql_drop_replacement(id, now).await
+    }
+
+    async fn open_replacements(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Replacement>, MetaError> {
+        self.sql_open_replacements(now, limit).await
+    }
+
+    async fn expired_replacements(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Replacement>, MetaError> {
+        self.sql_expired_replacements(before, limit).await
+    }
+
+    async fn retired_key_owner(&self, key: &str) -> Result<Option<Asset>, MetaError> {
+        self.sql_retired_key_owner(key).await
     }
 }

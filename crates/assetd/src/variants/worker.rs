@@ -100,7 +100,9 @@ pub async fn run_one(work: &VariantWork, now: DateTime<Utc>) -> Result<bool, Job
         return Ok(false);
     };
     make_variants(work, job).await?;
-    work.meta.finish_variant_job(job.asset_id).await?;
+    work.meta
+        .finish_variant_job(job.asset_id, lease_until)
+        .await?;
     Ok(true)
 }
 
@@ -149,7 +151,12 @@ async fn make_variants(work: &VariantWork, job: VariantJob) -> Result<(), JobErr
         .iter()
         .map(|size| planned_variant(&asset, format, *size, too_large.as_ref()))
         .collect();
-    if !work.meta.plan_variants(asset.id, &planned).await? || too_large.is_some() {
+    if !work
+        .meta
+        .plan_variants(asset.id, &asset.storage_key, &planned)
+        .await?
+        || too_large.is_some()
+    {
         return Ok(());
     }
 
@@ -214,7 +221,9 @@ async fn record_unreadable(
         error: Some(why.to_owned()),
     };
     tracing::warn!(asset = %asset.id, error = why, "image variants cannot be made");
-    work.meta.plan_variants(asset.id, &[entry]).await?;
+    work.meta
+        .plan_variants(asset.id, &asset.storage_key, &[entry])
+        .await?;
     Ok(())
 }
 

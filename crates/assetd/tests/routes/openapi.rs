@@ -28,7 +28,7 @@ async fn publishes_openapi_3_1_covering_webflows_eight_endpoints_and_assetds_own
         })
         .collect();
     operations.sort();
-    // Webflow's eight, and assetd's extensions: folder update and delete.
+    // Webflow's eight, and assetd's extensions: folder update and delete, asset replace.
     let expected = [
         ("delete", "/v2/asset_folders/{asset_folder_id}"),
         ("delete", "/v2/assets/{asset_id}"),
@@ -38,6 +38,7 @@ async fn publishes_openapi_3_1_covering_webflows_eight_endpoints_and_assetds_own
         ("get", "/v2/sites/{site_id}/assets"),
         ("patch", "/v2/asset_folders/{asset_folder_id}"),
         ("patch", "/v2/assets/{asset_id}"),
+        ("post", "/v2/assets/{asset_id}/replace"),
         ("post", "/v2/sites/{site_id}/asset_folders"),
         ("post", "/v2/sites/{site_id}/assets"),
     ];
@@ -52,6 +53,12 @@ async fn publishes_openapi_3_1_covering_webflows_eight_endpoints_and_assetds_own
     );
     let extension = &doc["paths"]["/v2/asset_folders/{asset_folder_id}"]["patch"]["tags"];
     assert_eq!(extension[0], "Asset Folders (assetd extension)");
+    let replace = &doc["paths"]["/v2/assets/{asset_id}/replace"]["post"];
+    assert_eq!(replace["tags"][0], "Assets (assetd extension)");
+    assert_eq!(
+        replace["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/AssetUpload"
+    );
     let asset = &doc["components"]["schemas"]["AssetBody"];
     for field in ["displayName", "variants", "altText", "hostedUrl"] {
         assert!(

@@ -2,5 +2,6 @@ mod create;
 mod delete;
 mod get;
 mod list;
+mod replace;
 mod update;
 mod variants;
