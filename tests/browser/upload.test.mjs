@@ -284,6 +284,26 @@ test("an asset is moved, given alt text and its URL copied from its row", async 
   assert.equal(copied, (await (await apiGet(`/assets/${assetId}`)).json()).hostedUrl);
 });
 
+test("an asset's file is replaced from its row, keeping its id, name and alt text", async () => {
+  const before = await (await apiGet(`/assets/${assetId}`)).json();
+  const bigger = encodePng(96, 72, (x, y) => [255 - x, y * 3, 40]);
+  await row(assetId).locator('[data-testid="replace-input"]').setInputFiles({ name: "logo-2027.png", mimeType: "image/png", buffer: bigger });
+  await page.locator("#assets-status", { hasText: "Replaced the file of" }).waitFor();
+
+  const after = await (await apiGet(`/assets/${assetId}`)).json();
+  assert.equal(after.id, assetId);
+  assert.equal(after.displayName, before.displayName);
+  assert.equal(after.altText, "Our logo on white");
+  assert.equal(after.size, bigger.length);
+  assert.equal(after.originalFileName, "logo-2027.png");
+  assert.notEqual(after.hostedUrl, before.hostedUrl);
+  // The row shows the new file: its link and thumbnail point at the new URL, which serves it.
+  assert.equal(await row(assetId).locator('[data-testid="asset-name"]').getAttribute("href"), after.hostedUrl);
+  await row(assetId).locator(`[data-testid="thumbnail"][src="${after.hostedUrl}"]`).waitFor();
+  const served = await fetch(after.hostedUrl);
+  assert.deepEqual(Buffer.from(await served.arrayBuffer()), bigger);
+});
+
 test("an image's responsive variants are listed in its row once made", async () => {
   const wide = encodePng(640, 360, (x, y) => [x % 256, y % 256, (x * y) % 256]);
   await page.setInputFiles("#file-input", { name: "wide.png", mimeType: "image/png", buffer: wide });

@@ -770,6 +770,12 @@ function createAssetRow(id) {
     });
   }
   find("copy-button").addEventListener("click", () => copyUrl(li));
+  find("replace-button").addEventListener("click", () => find("replace-input").click());
+  find("replace-input").addEventListener("change", (e) => {
+    const [file] = e.target.files;
+    e.target.value = ""; // choosing the same file again is a new replace
+    if (file) replaceFile(li, file);
+  });
   find("delete-button").addEventListener("click", () => openDelete(li));
   find("delete-no").addEventListener("click", () => closeDelete(li));
   find("delete-yes").addEventListener("click", () => confirmDelete(li));
@@ -825,6 +831,7 @@ function fillAssetRow(li, asset) {
   li.querySelector("[data-testid=move-button]").setAttribute("aria-label", `Move ${asset.displayName}`);
   li.querySelector("[data-testid=alt-button]").setAttribute("aria-label", `Alt text of ${asset.displayName}`);
   li.querySelector("[data-testid=copy-button]").setAttribute("aria-label", `Copy the URL of ${asset.displayName}`);
+  li.querySelector("[data-testid=replace-button]").setAttribute("aria-label", `Replace the file of ${asset.displayName}`);
   li.querySelector("[data-testid=rename-button]").setAttribute("aria-label", `Rename ${asset.displayName}`);
   li.querySelector("[data-testid=delete-button]").setAttribute("aria-label", `Delete ${asset.displayName}`);
   li.querySelector("[data-testid=rename-input]").setAttribute("aria-label", `New name for ${asset.displayName}`);
@@ -991,6 +998,41 @@ async function copyUrl(li) {
   } catch {
     // No clipboard (an insecure origin, or permission refused): show the URL to copy by hand.
     showError(li.querySelector(".asset-error"), `Copy this URL: ${asset.hostedUrl}`);
+  }
+}
+
+// Replacing keeps the asset's id, folder, name and alt text (assetd's Replace Asset): the same
+// two steps as an upload, then the asset is read until it shows the new file, since with an S3
+// service the server learns of the bytes a moment after they land.
+const REPLACE_WAIT_MS = 15000;
+
+async function replaceFile(li, file) {
+  const asset = assetById(li);
+  if (!asset) return;
+  const error = li.querySelector(".asset-error");
+  showError(error, "");
+  setRowBusy(li, true);
+  try {
+    ui.assetsStatus.textContent = `Replacing the file of “${asset.displayName}”…`;
+    const fileHash = await md5OfBlob(file);
+    const answer = await api("POST", `assets/${asset.id}/replace`, { fileName: file.name, fileHash });
+    checkSize(file, sizeRange(answer.uploadDetails));
+    await postForm(answer.uploadUrl, answer.uploadDetails, file, () => {});
+    const deadline = Date.now() + REPLACE_WAIT_MS;
+    let current = await api("GET", `assets/${asset.id}`);
+    while (current.hostedUrl !== answer.hostedUrl) {
+      if (Date.now() > deadline) throw new ApiError("The new file was sent, but the server has not confirmed it yet. Reload the list in a moment.", 0, "slow");
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      current = await api("GET", `assets/${asset.id}`);
+    }
+    Object.assign(asset, current);
+    setRowBusy(li, false);
+    fillAssetRow(li, asset);
+    ui.assetsStatus.textContent = `Replaced the file of “${asset.displayName}” with ${file.name}.`;
+  } catch (err) {
+    setRowBusy(li, false);
+    ui.assetsStatus.textContent = "";
+    showError(error, `Could not replace the file. ${errorText(err)}`);
   }
 }
 
