@@ -140,6 +140,12 @@ pub async fn backup(
             report.dropped
         );
     }
+    if report.replaced > 0 {
+        eprintln!(
+            "assetd: {} assets whose file was replaced while the backup ran have their new file",
+            report.replaced
+        );
+    }
     for key in &report.mismatched {
         eprintln!("assetd: warning: {key} does not match its record (run assetd verify)");
     }

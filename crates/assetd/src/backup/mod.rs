@@ -21,7 +21,9 @@
 //!    meanwhile): it is deleted from the copy too, as if that delete had come just before the
 //!    snapshot (the same transaction: rows, variants, queued keys). Whatever was acknowledged
 //!    before the backup began had its object in the store when step 1 ran, so it is never
-//!    dropped this way. If the live database still names the missing object, the live store is
+//!    dropped this way. If the asset's file was replaced after step 2 instead (the old object
+//!    deleted), the copy takes the live file, as if that replace had come just before the
+//!    snapshot. If the live database still names the missing object, the live store is
 //!    damaged and the backup fails, naming it;
 //! 4. objects no row of the copy names (deleted meanwhile, uploads not yet marked, orphans) are
 //!    dropped, and every file kept is hashed into the manifest, compared on the way with its
@@ -41,9 +43,10 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use futures_util::StreamExt;
 
+use crate::ids::ObjectId;
 use crate::keys::parse_storage_key;
 use crate::meta::sqlite::SqliteMeta;
-use crate::meta::{AssetState, MetaError, MetaStore, VariantState};
+use crate::meta::{Asset, AssetState, MetaError, MetaStore, Replacement, VariantState};
 use crate::storage::disk::DiskStore;
 use crate::storage::{BlobStore, StoreError};
 use files::{Digest, Placed};
@@ -87,6 +90,10 @@ pub struct Report {
     /// Assets uploaded and deleted while the backup ran, whose objects were gone before they
     /// could be linked: left out of the copy, as if deleted just before its snapshot.
     pub dropped: u64,
+    /// Assets whose file was replaced while the backup ran, after the snapshot, and whose old
+    /// object was deleted before it could be linked: the copy has the new file, as if the
+    /// replace had come just before the snapshot.
+    pub replaced: u64,
     /// Objects whose bytes did not match their row (kept as they are; the live store needs
     /// `assetd verify`), at most [`MISMATCHES_KEPT`] of them named.
     pub mismatched: Vec<String>,
@@ -200,15 +207,17 @@ pub async fn take(
             if fill(&store, &objects, key, needed, *copy, &mut report).await? {
                 continue;
             }
-            let deleted_live = live
-                .get_asset(asset.id)
-                .await?
-                .is_none_or(|a| a.state != AssetState::Uploaded);
-            if !deleted_live {
-                return Err(BackupError::Vanished(key.clone()));
+            match live_file(&live, asset.id, key).await? {
+                LiveFile::Deleted => {
+                    snapshot.delete_asset(asset.id, Utc::now()).await?;
+                    report.dropped += 1;
+                }
+                LiveFile::Replaced(current) => {
+                    take_replaced(&snapshot, &current, &store, &objects, *copy, &mut report)
+                        .await?;
+                }
+                LiveFile::Same => return Err(BackupError::Vanished(key.clone())),
             }
-            snapshot.delete_asset(asset.id, Utc::now()).await?;
-            report.dropped += 1;
         }
         progress(Progress::Advance(page.len() as u64, 0));
     }
@@ -223,16 +232,27 @@ pub async fn take(
             if fill(&store, &objects, key, needed, *copy, &mut report).await? {
                 continue;
             }
-            // A variant's row goes only with its asset's.
+            // A variant's row goes only with its asset's, or when its asset's file is replaced.
             if live.variant(key).await?.is_some() {
                 return Err(BackupError::Vanished(key.clone()));
             }
-            if snapshot
-                .delete_asset(variant.asset_id, Utc::now())
-                .await?
-                .is_some()
-            {
-                report.dropped += 1;
+            let Some(source) = snapshot.get_asset(variant.asset_id).await? else {
+                continue;
+            };
+            match live_file(&live, source.id, &source.storage_key).await? {
+                LiveFile::Replaced(current) => {
+                    take_replaced(&snapshot, &current, &store, &objects, *copy, &mut report)
+                        .await?;
+                }
+                LiveFile::Deleted | LiveFile::Same => {
+                    if snapshot
+                        .delete_asset(variant.asset_id, Utc::now())
+                        .await?
+                        .is_some()
+                    {
+                        report.dropped += 1;
+                    }
+                }
             }
         }
         progress(Progress::Advance(page.len() as u64, 0));
@@ -373,6 +393,72 @@ async fn place(
     })
     .await
     .map_err(io_at(&to))
+}
+
+/// What the live database says of an asset whose object (`key`, as the snapshot names it) is
+/// gone.
+enum LiveFile {
+    /// The asset was deleted (or is no longer uploaded) since.
+    Deleted,
+    /// Its file was replaced since: this is the asset now.
+    Replaced(Asset),
+    /// It still names `key`: the live store is damaged.
+    Same,
+}
+
+async fn live_file(live: &SqliteMeta, id: ObjectId, key: &str) -> Result<LiveFile, MetaError> {
+    Ok(match live.get_asset(id).await? {
+        Some(asset) if asset.state == AssetState::Uploaded && asset.storage_key != key => {
+            LiveFile::Replaced(asset)
+        }
+        Some(asset) if asset.state == AssetState::Uploaded => LiveFile::Same,
+        _ => LiveFile::Deleted,
+    })
+}
+
+/// Step 3 for an asset whose file was replaced after the snapshot, and whose object the
+/// snapshot names is already deleted: the copy takes the live file, as if that replace had come
+/// just before the snapshot. It goes through the copy's own replace (one transaction: the
+/// asset's row, its variants' rows removed and their keys retired, a variant job queued, so the
+/// restored service makes its variants again). An asset acknowledged before the backup began
+/// stays in it, with a file that was live during the backup.
+async fn take_replaced(
+    snapshot: &SqliteMeta,
+    current: &Asset,
+    store: &DiskStore,
+    objects: &Path,
+    copy: bool,
+    report: &mut Report,
+) -> Result<(), BackupError> {
+    if !fill(store, objects, &current.storage_key, true, copy, report).await? {
+        // Replaced again, or deleted, meanwhile: the live store moves on faster than a
+        // backup can follow, which a later backup settles.
+        return Err(BackupError::Vanished(current.storage_key.clone()));
+    }
+    let now = Utc::now();
+    let replacement = Replacement {
+        id: ObjectId::generate(now),
+        asset_id: current.id,
+        site_id: current.site_id,
+        original_file_name: current.original_file_name.clone(),
+        content_type: current.content_type.clone(),
+        file_hash: current.file_hash.clone(),
+        storage_key: current.storage_key.clone(),
+        upload_expires_at: now,
+        created_on: now,
+    };
+    let size = current.size.unwrap_or(0);
+    if snapshot
+        .start_replacement(&replacement, now)
+        .await?
+        .is_some()
+    {
+        snapshot
+            .complete_replacement(replacement.id, size, now)
+            .await?;
+        report.replaced += 1;
+    }
+    Ok(())
 }
 
 /// Step 3 for one key a row names: links it if step 1 did not. False if the object is gone
