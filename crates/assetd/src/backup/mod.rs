@@ -401,7 +401,7 @@ enum LiveFile {
     /// The asset was deleted (or is no longer uploaded) since.
     Deleted,
     /// Its file was replaced since: this is the asset now.
-    Replaced(Asset),
+    Replaced(Box<Asset>),
     /// It still names `key`: the live store is damaged.
     Same,
 }
@@ -409,7 +409,7 @@ enum LiveFile {
 async fn live_file(live: &SqliteMeta, id: ObjectId, key: &str) -> Result<LiveFile, MetaError> {
     Ok(match live.get_asset(id).await? {
         Some(asset) if asset.state == AssetState::Uploaded && asset.storage_key != key => {
-            LiveFile::Replaced(asset)
+            LiveFile::Replaced(Box::new(asset))
         }
         Some(asset) if asset.state == AssetState::Uploaded => LiveFile::Same,
         _ => LiveFile::Deleted,
