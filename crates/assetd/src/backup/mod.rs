@@ -196,67 +196,16 @@ pub async fn take(
 
     // 3. Objects of the snapshot's rows that step 1 did not see.
     progress(Progress::Step("linking objects uploaded meanwhile", None));
-    let mut after = None;
-    loop {
-        let page = snapshot.assets_after(after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for asset in &page {
-            let needed = asset.state == AssetState::Uploaded;
-            let key = &asset.storage_key;
-            if fill(&store, &objects, key, needed, *copy, &mut report).await? {
-                continue;
-            }
-            match live_file(&live, asset.id, key).await? {
-                LiveFile::Deleted => {
-                    snapshot.delete_asset(asset.id, Utc::now()).await?;
-                    report.dropped += 1;
-                }
-                LiveFile::Replaced(current) => {
-                    take_replaced(&snapshot, &current, &store, &objects, *copy, &mut report)
-                        .await?;
-                }
-                LiveFile::Same => return Err(BackupError::Vanished(key.clone())),
-            }
-        }
-        progress(Progress::Advance(page.len() as u64, 0));
-    }
-    let mut after: Option<String> = None;
-    loop {
-        let page = snapshot.variants_after(after.as_deref(), PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.storage_key.clone());
-        for variant in &page {
-            let needed = variant.state == VariantState::Done;
-            let key = &variant.storage_key;
-            if fill(&store, &objects, key, needed, *copy, &mut report).await? {
-                continue;
-            }
-            // A variant's row goes only with its asset's, or when its asset's file is replaced.
-            if live.variant(key).await?.is_some() {
-                return Err(BackupError::Vanished(key.clone()));
-            }
-            let Some(source) = snapshot.get_asset(variant.asset_id).await? else {
-                continue;
-            };
-            match live_file(&live, source.id, &source.storage_key).await? {
-                LiveFile::Replaced(current) => {
-                    take_replaced(&snapshot, &current, &store, &objects, *copy, &mut report)
-                        .await?;
-                }
-                LiveFile::Deleted | LiveFile::Same => {
-                    if snapshot
-                        .delete_asset(variant.asset_id, Utc::now())
-                        .await?
-                        .is_some()
-                    {
-                        report.dropped += 1;
-                    }
-                }
-            }
-        }
-        progress(Progress::Advance(page.len() as u64, 0));
-    }
+    link_named(
+        &live,
+        &snapshot,
+        &store,
+        &objects,
+        *copy,
+        &mut report,
+        progress,
+    )
+    .await?;
     live.close().await;
 
     // 4. The manifest: every object a row names, then the database and the credentials.
@@ -395,6 +344,79 @@ async fn place(
     .map_err(io_at(&to))
 }
 
+/// Step 3: links every object a row of `snapshot` names that step 1 did not, settling the
+/// rows whose objects are gone by what the live database says happened to them.
+async fn link_named(
+    live: &SqliteMeta,
+    snapshot: &SqliteMeta,
+    store: &DiskStore,
+    objects: &Path,
+    copy: bool,
+    report: &mut Report,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(), BackupError> {
+    let mut after = None;
+    loop {
+        let page = snapshot.assets_after(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for asset in &page {
+            let needed = asset.state == AssetState::Uploaded;
+            let key = &asset.storage_key;
+            if fill(store, objects, key, needed, copy, report).await? {
+                continue;
+            }
+            match live_file(live, asset.id, key).await? {
+                LiveFile::Deleted => {
+                    snapshot.delete_asset(asset.id, Utc::now()).await?;
+                    report.dropped += 1;
+                }
+                LiveFile::Replaced(current) => {
+                    take_replaced(snapshot, &current, store, objects, copy, report).await?;
+                }
+                LiveFile::Same => return Err(BackupError::Vanished(key.clone())),
+            }
+        }
+        progress(Progress::Advance(page.len() as u64, 0));
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let page = snapshot.variants_after(after.as_deref(), PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.storage_key.clone());
+        for variant in &page {
+            let needed = variant.state == VariantState::Done;
+            let key = &variant.storage_key;
+            if fill(store, objects, key, needed, copy, report).await? {
+                continue;
+            }
+            // A variant's row goes only with its asset's, or when its asset's file is replaced.
+            if live.variant(key).await?.is_some() {
+                return Err(BackupError::Vanished(key.clone()));
+            }
+            let Some(source) = snapshot.get_asset(variant.asset_id).await? else {
+                continue;
+            };
+            match live_file(live, source.id, &source.storage_key).await? {
+                LiveFile::Replaced(current) => {
+                    take_replaced(snapshot, &current, store, objects, copy, report).await?;
+                }
+                LiveFile::Deleted | LiveFile::Same => {
+                    if snapshot
+                        .delete_asset(variant.asset_id, Utc::now())
+                        .await?
+                        .is_some()
+                    {
+                        report.dropped += 1;
+                    }
+                }
+            }
+        }
+        progress(Progress::Advance(page.len() as u64, 0));
+    }
+    Ok(())
+}
+
 /// What the live database says of an asset whose object (`key`, as the snapshot names it) is
 /// gone.
 enum LiveFile {
@@ -509,4 +531,152 @@ async fn named_by(
         } => Some((size, md5)),
         _ => None,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::meta::Site;
+
+    async fn uploaded(meta: &SqliteMeta, store: &DiskStore, site: ObjectId, name: &str) -> Asset {
+        let now = crate::timestamp::now();
+        let id = ObjectId::generate(now);
+        let asset = Asset {
+            id,
+            site_id: site,
+            folder_id: None,
+            original_file_name: name.into(),
+            display_name: name.into(),
+            alt_text: None,
+            content_type: "text/plain".into(),
+            file_hash: "0".repeat(32),
+            storage_key: crate::keys::storage_key(site, id, name),
+            size: None,
+            state: AssetState::Pending,
+            upload_expires_at: now + chrono::Duration::hours(1),
+            created_on: now,
+            last_updated: now,
+        };
+        meta.insert_asset(&asset).await.unwrap();
+        store
+            .put(
+                &asset.storage_key,
+                name.as_bytes().to_vec().into(),
+                "text/plain",
+            )
+            .await
+            .unwrap();
+        assert!(meta.mark_uploaded(id, 5, now).await.unwrap());
+        meta.get_asset(id).await.unwrap().unwrap()
+    }
+
+    /// Step 3 after the snapshot saw three uploaded assets whose objects then went: one
+    /// replaced (the copy takes its new file), one deleted (left out), one still named by the
+    /// live database (the live store is damaged: the backup fails).
+    #[tokio::test]
+    async fn objects_gone_since_the_snapshot_are_settled_by_what_happened_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = SqliteMeta::open(&dir.path().join("live.db")).await.unwrap();
+        let store = DiskStore::open(dir.path().join("objects")).unwrap();
+        let now = crate::timestamp::now();
+        let site = ObjectId::generate(now);
+        live.create_site(&Site {
+            id: site,
+            name: "s".into(),
+            created_on: now,
+        })
+        .await
+        .unwrap();
+        let replaced = uploaded(&live, &store, site, "replaced.txt").await;
+        let deleted = uploaded(&live, &store, site, "deleted.txt").await;
+        live.snapshot_into(&dir.path().join("copy.db"))
+            .await
+            .unwrap();
+        let snapshot = SqliteMeta::open_beside(&dir.path().join("copy.db"))
+            .await
+            .unwrap();
+
+        // After the snapshot: one file replaced and its old object deleted, one asset deleted.
+        let rid = ObjectId::generate(now);
+        let new_key = crate::keys::replacement_key(site, replaced.id, rid, "new.txt");
+        let replacement = Replacement {
+            id: rid,
+            asset_id: replaced.id,
+            site_id: site,
+            original_file_name: "new.txt".into(),
+            content_type: "text/plain".into(),
+            file_hash: "1".repeat(32),
+            storage_key: new_key.clone(),
+            upload_expires_at: now + chrono::Duration::hours(1),
+            created_on: now,
+        };
+        live.start_replacement(&replacement, now).await.unwrap();
+        store
+            .put(&new_key, b"the new file".to_vec().into(), "text/plain")
+            .await
+            .unwrap();
+        live.complete_replacement(rid, 12, now)
+            .await
+            .unwrap()
+            .unwrap();
+        store.delete(&replaced.storage_key).await.unwrap();
+        live.delete_asset(deleted.id, now).await.unwrap().unwrap();
+        store.delete(&deleted.storage_key).await.unwrap();
+
+        let objects = dir.path().join("backup-objects");
+        std::fs::create_dir_all(&objects).unwrap();
+        let mut report = Report::default();
+        link_named(
+            &live,
+            &snapshot,
+            &store,
+            &objects,
+            true,
+            &mut report,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!((report.replaced, report.dropped), (1, 1));
+        let copied = snapshot.get_asset(replaced.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                copied.storage_key.as_str(),
+                copied.size,
+                copied.file_hash.as_str()
+            ),
+            (new_key.as_str(), Some(12), "1".repeat(32).as_str())
+        );
+        assert_eq!(
+            std::fs::read(objects.join(&new_key)).unwrap(),
+            b"the new file"
+        );
+        assert_eq!(snapshot.get_asset(deleted.id).await.unwrap(), None);
+
+        // An object the live database still names, gone: the backup fails, naming it.
+        let damaged = uploaded(&live, &store, site, "damaged.txt").await;
+        live.snapshot_into(&dir.path().join("copy2.db"))
+            .await
+            .unwrap();
+        let snapshot = SqliteMeta::open_beside(&dir.path().join("copy2.db"))
+            .await
+            .unwrap();
+        store.delete(&damaged.storage_key).await.unwrap();
+        let failed = link_named(
+            &live,
+            &snapshot,
+            &store,
+            &dir.path().join("backup-objects-2"),
+            true,
+            &mut Report::default(),
+            &mut |_| {},
+        )
+        .await;
+        assert!(
+            matches!(&failed, Err(BackupError::Vanished(key)) if *key == damaged.storage_key),
+            "{failed:?}"
+        );
+    }
 }
