@@ -3,13 +3,36 @@
 # identity with a key and secret); anonymous reads of the test bucket are allowed so assetUrl
 # can be fetched like a public-read object. Recipe: shared/spec/s3-post-notes.md §4.3.
 
-SEAWEED_S3_PORT=18333
 SEAWEED_BUCKET=assetd
 SEAWEED_ACCESS_KEY=AKIATESTLOCAL000001
 SEAWEED_SECRET_KEY=testsecretkeytestsecretkey0000000000001
 
+# Ten loopback ports free at this moment, so two suites on one machine (two checkouts, or a
+# helper's worktree beside the main one) never meet on a port: S3, then its gRPC, then master,
+# volume, filer and admin with their gRPC ports.
+seaweedfs_pick_ports() {
+  local ports
+  ports=$(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(10):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+PY
+  )
+  read -r SEAWEED_S3_PORT SEAWEED_S3_GRPC_PORT SEAWEED_MASTER_PORT SEAWEED_MASTER_GRPC_PORT \
+    SEAWEED_VOLUME_PORT SEAWEED_VOLUME_GRPC_PORT SEAWEED_FILER_PORT SEAWEED_FILER_GRPC_PORT \
+    SEAWEED_ADMIN_PORT SEAWEED_ADMIN_GRPC_PORT <<<"$ports"
+}
+
 seaweedfs_start() {
-  local dir=target/seaweedfs-test
+  seaweedfs_pick_ports
+  local dir=target/seaweedfs-test-$SEAWEED_S3_PORT
+  SEAWEED_DIR=$dir
   rm -rf "$dir" && mkdir -p "$dir/data"
   cat > "$dir/s3.json" <<JSON
 {
@@ -21,14 +44,14 @@ seaweedfs_start() {
   ]
 }
 JSON
-  rm -f /tmp/seaweedfs-s3-$SEAWEED_S3_PORT.sock /tmp/seaweedfs-s3-grpc-28333.sock
+  rm -f /tmp/seaweedfs-s3-$SEAWEED_S3_PORT.sock /tmp/seaweedfs-s3-grpc-$SEAWEED_S3_GRPC_PORT.sock
   .venv/bin/weed mini -dir="$dir/data" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-    -master.port=19333 -master.port.grpc=29333 \
-    -volume.port=18080 -volume.port.grpc=28080 \
-    -filer.port=18888 -filer.port.grpc=28888 \
-    -s3.port=$SEAWEED_S3_PORT -s3.port.grpc=28333 -s3.port.iceberg=0 -s3.port.lance=0 \
-    -webdav=false -admin.ui=false -admin.port=18646 -admin.port.grpc=28646 \
+    -master.port=$SEAWEED_MASTER_PORT -master.port.grpc=$SEAWEED_MASTER_GRPC_PORT \
+    -volume.port=$SEAWEED_VOLUME_PORT -volume.port.grpc=$SEAWEED_VOLUME_GRPC_PORT \
+    -filer.port=$SEAWEED_FILER_PORT -filer.port.grpc=$SEAWEED_FILER_GRPC_PORT \
+    -s3.port=$SEAWEED_S3_PORT -s3.port.grpc=$SEAWEED_S3_GRPC_PORT -s3.port.iceberg=0 -s3.port.lance=0 \
+    -webdav=false -admin.ui=false -admin.port=$SEAWEED_ADMIN_PORT -admin.port.grpc=$SEAWEED_ADMIN_GRPC_PORT \
     -master.telemetry=false \
     -s3.config="$dir/s3.json" > "$dir/weed.log" 2>&1 &
   SEAWEED_PID=$!
@@ -67,7 +90,8 @@ seaweedfs_stop() {
     kill -TERM "$SEAWEED_PID" 2>/dev/null || true
     wait "$SEAWEED_PID" 2>/dev/null || true
   fi
-  rm -f /tmp/seaweedfs-s3-$SEAWEED_S3_PORT.sock /tmp/seaweedfs-s3-grpc-28333.sock
+  rm -f /tmp/seaweedfs-s3-$SEAWEED_S3_PORT.sock /tmp/seaweedfs-s3-grpc-${SEAWEED_S3_GRPC_PORT:-}.sock
+  if [ -n "${SEAWEED_DIR:-}" ]; then rm -rf "$SEAWEED_DIR"; fi
 }
 
 # The environment of the {PostgreSQL + SeaweedFS} configuration, as `assetd serve` reads it.

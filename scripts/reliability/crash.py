@@ -59,7 +59,8 @@ import requests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ADMIN_DB = "postgres://postgres@127.0.0.1:5432/test"
-S3_ENDPOINT = "http://127.0.0.1:18333"
+# Set once SeaweedFS is up: scripts/seaweedfs.sh picks free ports.
+S3_ENDPOINT = None
 S3_KEY = "AKIATESTLOCAL000001"
 S3_SECRET = "testsecretkeytestsecretkey0000000000001"
 BUCKET = "assetd"
@@ -412,21 +413,18 @@ def check(store, server, token, jobs, cycle_jobs, s3):
 # --- setup of the configurations -----------------------------------------------------------------
 
 def start_seaweedfs(work):
-    """scripts/seaweedfs.sh's seaweedfs_start, in a bash that stays up until we stop it."""
-    import socket
-    with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", 18333)) == 0:
-            raise SystemExit("port 18333 is taken (another SeaweedFS, e.g. scripts/test?); not starting a second one")
+    """scripts/seaweedfs.sh's seaweedfs_start, in a bash that stays up until we stop it; returns
+    the process and its S3 endpoint (the script picks free ports)."""
     log = open(work / "seaweedfs-helper.log", "w")
     proc = subprocess.Popen(
         ["bash", "-c", "source scripts/seaweedfs.sh; trap 'seaweedfs_stop; exit 0' TERM INT; "
-                       "seaweedfs_start || exit 1; echo SEAWEEDFS_READY; wait"],
+                       "seaweedfs_start || exit 1; echo SEAWEEDFS_READY $SEAWEED_S3_PORT; wait"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
     STARTED.append(proc)
     for line in proc.stdout:
-        if line.strip() == "SEAWEEDFS_READY":
-            return proc
-    raise RuntimeError(f"SeaweedFS did not start; see {log.name} and target/seaweedfs-test/weed.log")
+        if line.startswith("SEAWEEDFS_READY "):
+            return proc, f"http://127.0.0.1:{line.split()[1]}"
+    raise RuntimeError(f"SeaweedFS did not start; see {log.name} and target/seaweedfs-test-*/weed.log")
 
 
 def cleanup():
@@ -470,9 +468,10 @@ def main():
             database = "assetd_crash_" + secrets.token_hex(6)
             subprocess.run(["psql", ADMIN_DB, "-q", "-c", f"CREATE DATABASE {database}"], check=True)
             args.db_args = ["--database-url", ADMIN_DB.rsplit("/", 1)[0] + "/" + database]
+            global S3_ENDPOINT
+            _, S3_ENDPOINT = start_seaweedfs(work)
             args.storage_args = ["--storage", "s3", "--s3-endpoint", S3_ENDPOINT, "--s3-access-key-id", S3_KEY,
                                  "--s3-secret-access-key", S3_SECRET, "--bucket", BUCKET]
-            start_seaweedfs(work)
             store = PostgresS3(args.db_args[1])
         else:
             store = SqliteDisk(data)
