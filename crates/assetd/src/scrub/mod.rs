@@ -112,7 +112,8 @@ pub enum Finding {
         /// The object key.
         key: String,
     },
-    /// A pending asset whose upload window closed long ago: the sweep is not removing it.
+    /// A pending asset, or a replacement of an asset's file, whose upload window closed long
+    /// ago: the sweep is not removing it.
     StuckPending {
         /// The asset.
         asset: ObjectId,
@@ -277,6 +278,15 @@ impl Scrub {
             }
             summary.assets += items.len() as u64;
             self.check_items(items, summary, events).await?;
+        }
+        // Replacements of a file stuck the same way (few: the sweep drops them; one page).
+        for replacement in self.meta.expired_replacements(stuck_before, PAGE).await? {
+            let finding = Finding::StuckPending {
+                asset: replacement.asset_id,
+                key: replacement.storage_key,
+                expired_at: crate::timestamp::format(replacement.upload_expires_at),
+            };
+            self.report(summary, events, finding);
         }
         Ok(())
     }
@@ -474,5 +484,108 @@ impl Scrub {
         }
         self.blobs.delete(key).await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::meta::sqlite::SqliteMeta;
+    use crate::meta::{Asset, Replacement, Site};
+    use crate::storage::disk::DiskStore;
+
+    /// A replacement whose window closed long ago is reported like a stuck upload, with its
+    /// asset and its key; a fresh one is not.
+    #[tokio::test]
+    async fn a_replacement_stuck_past_its_window_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = SqliteMeta::open(&dir.path().join("db")).await.unwrap();
+        let blobs = DiskStore::open(dir.path().join("objects")).unwrap();
+        let now = crate::timestamp::now();
+        let site = ObjectId::generate(now);
+        meta.create_site(&Site {
+            id: site,
+            name: "s".into(),
+            created_on: now,
+        })
+        .await
+        .unwrap();
+        let id = ObjectId::generate(now);
+        let key = crate::keys::storage_key(site, id, "a.txt");
+        meta.insert_asset(&Asset {
+            id,
+            site_id: site,
+            folder_id: None,
+            original_file_name: "a.txt".into(),
+            display_name: "a.txt".into(),
+            alt_text: None,
+            content_type: "text/plain".into(),
+            file_hash: "5d41402abc4b2a76b9719d911017c592".into(),
+            storage_key: key.clone(),
+            size: None,
+            state: crate::meta::AssetState::Pending,
+            upload_expires_at: now,
+            created_on: now,
+            last_updated: now,
+        })
+        .await
+        .unwrap();
+        blobs
+            .put(&key, b"hello".to_vec().into(), "text/plain")
+            .await
+            .unwrap();
+        assert!(meta.mark_uploaded(id, 5, now).await.unwrap());
+        let (old, fresh) = (ObjectId::generate(now), ObjectId::generate(now));
+        let replacement = |rid: ObjectId, expires: DateTime<Utc>| Replacement {
+            id: rid,
+            asset_id: id,
+            site_id: site,
+            original_file_name: "b.txt".into(),
+            content_type: "text/plain".into(),
+            file_hash: "0".repeat(32),
+            storage_key: crate::keys::replacement_key(site, id, rid, "b.txt"),
+            upload_expires_at: expires,
+            created_on: now,
+        };
+        let stuck = replacement(old, now - chrono::Duration::days(2));
+        meta.start_replacement(&stuck, now).await.unwrap().unwrap();
+        let scrub = |meta: Arc<dyn MetaStore>| Scrub {
+            meta,
+            blobs: Arc::new(DiskStore::open(dir.path().join("objects")).unwrap()),
+            options: Options {
+                repair: false,
+                full: true,
+                now,
+            },
+        };
+        let meta: Arc<dyn MetaStore> = Arc::new(meta);
+        let mut found = Vec::new();
+        let summary = scrub(meta.clone())
+            .run(&mut |e| {
+                if let Event::Found(f) = e {
+                    found.push(f.clone());
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(summary.stuck_pending, 1, "{found:?}");
+        assert_eq!(
+            found,
+            vec![Finding::StuckPending {
+                asset: id,
+                key: stuck.storage_key.clone(),
+                expired_at: crate::timestamp::format(stuck.upload_expires_at),
+            }]
+        );
+
+        // A newer one takes its place, its window open: nothing stuck.
+        meta.start_replacement(&replacement(fresh, now + chrono::Duration::hours(1)), now)
+            .await
+            .unwrap()
+            .unwrap();
+        let summary = scrub(meta.clone()).run(&mut |_| {}).await.unwrap();
+        assert_eq!(summary.stuck_pending, 0);
     }
 }
