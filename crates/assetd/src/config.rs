@@ -755,3 +755,28 @@ impl ServeArgs {
         Only::parse_from(std::iter::once("assetd".to_owned()).chain(args)).args
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_formats_default_to_the_original_and_must_keep_it() {
+        let formats = |flags: &[&str]| {
+            let args = ServeArgs::parse_args(flags.iter().map(|f| (*f).to_owned()));
+            variant_formats(&args.variant_formats)
+        };
+        assert_eq!(
+            formats(&[]).ok(),
+            Some(crate::variant_plan::VariantFormats { webp: false })
+        );
+        assert_eq!(
+            formats(&["--variant-formats", "original,webp"]).ok(),
+            Some(crate::variant_plan::VariantFormats { webp: true })
+        );
+        assert!(matches!(
+            formats(&["--variant-formats", "webp"]),
+            Err(ConfigError::VariantFormats)
+        ));
+    }
+}

@@ -4,3 +4,4 @@ mod get;
 mod list;
 mod update;
 mod variants;
+mod webp_variants;
