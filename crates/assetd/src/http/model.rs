@@ -18,9 +18,14 @@ pub struct VariantBody {
     hosted_url: String,
     original_file_name: String,
     display_name: String,
+    /// The original's extension, lower case (`png`, `jpg`, `gif`, `webp`), as Webflow reports
+    /// it. assetd extension: with `--variant-formats original,webp` each width also has a lossy
+    /// WebP variant, `format: "webp"` (`{stem}-p-{width}.webp`, served as `image/webp`), listed
+    /// after all the same-format ones.
     format: String,
     width: i64,
     height: Option<i64>,
+    /// 85 for JPEG variants, 90 for the lossy WebP ones, 100 for lossless encodings.
     quality: i64,
     error: Option<String>,
 }
