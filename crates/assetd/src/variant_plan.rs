@@ -255,7 +255,10 @@ mod tests {
             "s/a_photo.final-p-800.webp"
         );
         assert_eq!(webp_variant_key("s/a_noext", 500), "s/a_noext-p-500.webp");
-        assert_eq!(webp_variant_key("s.d/a_noext", 500), "s.d/a_noext-p-500.webp");
+        assert_eq!(
+            webp_variant_key("s.d/a_noext", 500),
+            "s.d/a_noext-p-500.webp"
+        );
         let key = "s/a_photo.jpg";
         assert_ne!(
             Encoding::LossyWebP.key(key, 500),
@@ -266,10 +269,7 @@ mod tests {
             "photo-p-500.webp"
         );
         assert_eq!(Encoding::LossyWebP.format_name("photo.jpg"), "webp");
-        assert_eq!(
-            Encoding::LossyWebP.content_type("image/jpeg"),
-            "image/webp"
-        );
+        assert_eq!(Encoding::LossyWebP.content_type("image/jpeg"), "image/webp");
         assert_eq!(Encoding::Original.content_type("image/jpeg"), "image/jpeg");
     }
 
@@ -288,8 +288,14 @@ mod tests {
             Encoding::of_variant("image/jpeg", "webp"),
             Encoding::LossyWebP
         );
-        assert_eq!(Encoding::of_variant("image/jpeg", "jpg"), Encoding::Original);
-        assert_eq!(Encoding::of_variant("image/webp", "webp"), Encoding::Original);
+        assert_eq!(
+            Encoding::of_variant("image/jpeg", "jpg"),
+            Encoding::Original
+        );
+        assert_eq!(
+            Encoding::of_variant("image/webp", "webp"),
+            Encoding::Original
+        );
     }
 
     #[test]

@@ -26,10 +26,10 @@ use crate::error::{Error, S3Error};
 use crate::http::path::{ApiPath, S3Path};
 use crate::keys::parse_storage_key;
 use crate::meta::{AssetState, VariantState};
-use crate::variant_plan::Encoding;
 use crate::ranges::{self, RangeRequest};
 use crate::state::AppState;
 use crate::storage::StoreError;
+use crate::variant_plan::Encoding;
 use crate::zero_copy::{FileBody, FileRegions};
 
 /// The connection's file regions when this response may send a file with `sendfile`: present

@@ -331,7 +331,8 @@ mod tests {
             let waves = (u * 9.0).sin() * (v * 6.0 + u * 2.0).cos();
             let channel = |c: u32, tint: f32| {
                 let base = 40.0 + 150.0 * (tint * u + (1.0 - tint) * v) + 30.0 * waves;
-                let clouds = 50.0 * (noise(x, y, 160, c) - 0.5) + 25.0 * (noise(x, y, 23, c + 7) - 0.5);
+                let clouds =
+                    50.0 * (noise(x, y, 160, c) - 0.5) + 25.0 * (noise(x, y, 23, c + 7) - 0.5);
                 let grain = 12.0 * (hash(x, y, c + 13) - 0.5);
                 let mut value = base + clouds + grain;
                 // A dark disc and a bright bar: hard edges.
@@ -387,7 +388,10 @@ mod tests {
             webp_bytes += webp.bytes.len();
         }
         // The point of them: smaller than the JPEGs they sit beside.
-        assert!(webp_bytes < jpeg_bytes, "WebP {webp_bytes} B, JPEG {jpeg_bytes} B");
+        assert!(
+            webp_bytes < jpeg_bytes,
+            "WebP {webp_bytes} B, JPEG {jpeg_bytes} B"
+        );
     }
 
     #[test]
@@ -395,7 +399,12 @@ mod tests {
         let bytes = encoded(ImageFormat::Png, 1200, 900, true);
         let original = decode(&bytes, VariantFormat::Png, 10_000_000).expect("decode");
         let planned = sizes(original.width(), original.height());
-        let rendered = render(&original, VariantFormat::Png, &[Encoding::LossyWebP], &planned);
+        let rendered = render(
+            &original,
+            VariantFormat::Png,
+            &[Encoding::LossyWebP],
+            &planned,
+        );
         assert_eq!(rendered.len(), planned.len());
         for (variant, size) in rendered.into_iter().zip(&planned) {
             let variant = variant.expect("rendered");
@@ -456,9 +465,14 @@ mod tests {
                 height: 1000
             }]
         );
-        let variant = render(&upright, VariantFormat::Jpeg, &[Encoding::Original], &planned)
-            .remove(0)
-            .expect("rendered");
+        let variant = render(
+            &upright,
+            VariantFormat::Jpeg,
+            &[Encoding::Original],
+            &planned,
+        )
+        .remove(0)
+        .expect("rendered");
         let back = image::load_from_memory_with_format(&variant.bytes, ImageFormat::Jpeg)
             .expect("decodes");
         assert_eq!((back.width(), back.height()), (500, 1000));

@@ -29,7 +29,11 @@ fn index(mean_a: f64, mean_b: f64, var_a: f64, var_b: f64, covariance: f64) -> f
 /// The mean SSIM of two images of the same size (at least 8×8): 1 for identical images, lower
 /// the more their local structure, contrast and brightness differ.
 pub fn ssim(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions(), "SSIM needs images of one size");
+    assert_eq!(
+        a.dimensions(),
+        b.dimensions(),
+        "SSIM needs images of one size"
+    );
     let (width, height) = a.dimensions();
     assert!(width >= WINDOW && height >= WINDOW, "smaller than a window");
     let (la, lb) = (luma(a), luma(b));

@@ -285,7 +285,10 @@ async fn deleting_the_folder_or_the_site_leaves_no_webp_behind() {
     .await;
     server.drain_variant_jobs().await;
     let site = server.site_id.to_string();
-    assert_eq!(server.state.blobs.list(&site).await.unwrap().len(), 1 + 2 + 2);
+    assert_eq!(
+        server.state.blobs.list(&site).await.unwrap().len(),
+        1 + 2 + 2
+    );
     let deleted = server
         .api(
             Method::DELETE,
