@@ -47,9 +47,7 @@ impl Modify for BearerAuth {
         title = "assetd — Webflow-compatible Assets API",
         description = "Webflow Data API v2, Assets endpoints, as served by assetd. assetd's own \
             extensions, which Webflow's API does not have: `parentFolder` in Update Asset (move), \
-            Update Asset Folder and Delete Asset Folder (tag `Asset Folders (assetd extension)`); \
-            optional lossy WebP variants beside the same-format ones (`format: \"webp\"` in \
-            `variants`, when the service runs with `--variant-formats original,webp`)."
+            Update Asset Folder and Delete Asset Folder (tag `Asset Folders (assetd extension)`)."
     ),
     paths(
         create_asset::create_asset,

@@ -1,5 +1,6 @@
 //! Making variants: decode once, resize to each width, encode in the original's format (and, when
-//! asked, as a lossy WebP too, from the same resized pixels). Pure CPU work on bytes in memory, no I/O, so it runs on the blocking pool and is benchmarked alone.
+//! asked, as a lossy WebP too, from the same resized pixels). Pure CPU work on bytes in memory,
+//! no I/O, so it runs on the blocking pool and is benchmarked alone.
 //!
 //! Decompression bombs are refused before any pixel is decoded: the header's dimensions are
 //! checked against a pixel limit first, and the decoder also gets an allocation limit in case a
