@@ -194,11 +194,6 @@ pub fn webp_variant_key(original_key: &str, width: u32) -> String {
     format!("{stem}-p-{width}.{WEBP_FORMAT}")
 }
 
-/// The `originalFileName` of a variant: the original's file name with the width suffix.
-pub fn variant_file_name(original_file_name: &str, width: u32) -> String {
-    variant_key(original_file_name, width)
-}
-
 /// The lower-case extension of a file name, which variants report as their `format`.
 pub fn format_name(file_name: &str) -> String {
     file_name
@@ -244,7 +239,10 @@ mod tests {
             "s/a_photo.final-p-800.JPG"
         );
         assert_eq!(variant_key("s/a_noext", 500), "s/a_noext-p-500");
-        assert_eq!(variant_file_name("logo.png", 500), "logo-p-500.png");
+        assert_eq!(
+            Encoding::Original.file_name("logo.png", 500),
+            "logo-p-500.png"
+        );
         assert_eq!(format_name("photo.JPG"), "jpg");
     }
 
