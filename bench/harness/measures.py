@@ -627,21 +627,36 @@ def variants(ctx):
     runs = 3 if ctx.sizes.quick else 15
     assetd_out, vips_out = work / "assetd", work / "vips"
     vips_out.mkdir(exist_ok=True)
+    webp_out, vips_webp_out = work / "assetd-webp", work / "vips-webp"
+    vips_webp_out.mkdir(exist_ok=True)
     # assetd decodes once and resizes to every width (what its worker does per upload).
     ours = lambda: [[str(ASSETD_BIN), "variants", str(photo), "--out", str(assetd_out)]]
     # vips thumbnail, once per width, at the same JPEG quality (85): shrink-on-load makes each
     # call decode only as much of the JPEG as that width needs.
     theirs = lambda: [["vips", "thumbnail", str(photo), f"{vips_out}/photo-p-{w}.jpg[Q=85]", str(w)]
                       for w in VARIANT_WIDTHS]
-    # Interleaved, so both see the same machine load.
-    ours_s, theirs_s = [], []
+    # With --variant-formats original,webp: each width as JPEG Q85 and lossy WebP Q90 from one
+    # resize; vips makes the same 14 files (webpsave at Q90, libwebp's default effort as ours).
+    ours_webp = lambda: [[str(ASSETD_BIN), "variants", str(photo), "--out", str(webp_out),
+                          "--variant-formats", "original,webp"]]
+    theirs_webp = lambda: theirs() + [
+        ["vips", "thumbnail", str(photo), f"{vips_webp_out}/photo-p-{w}.webp[Q=90]", str(w)]
+        for w in VARIANT_WIDTHS]
+    # Interleaved, so all see the same machine load.
+    ours_s, theirs_s, ours_webp_s, theirs_webp_s = [], [], [], []
     for _ in range(runs):
         ours_s += timed_runs(ours, 1)
         theirs_s += timed_runs(theirs, 1)
+        ours_webp_s += timed_runs(ours_webp, 1)
+        theirs_webp_s += timed_runs(theirs_webp, 1)
     made = sorted(p.name for p in assetd_out.iterdir())
     expected = sorted(f"photo-p-{w}.jpg" for w in VARIANT_WIDTHS)
     if made != expected:
         raise RuntimeError(f"assetd made {made}, expected {expected}")
+    made = sorted(p.name for p in webp_out.iterdir())
+    expected = sorted(f"photo-p-{w}.{ext}" for w in VARIANT_WIDTHS for ext in ("jpg", "webp"))
+    if made != expected:
+        raise RuntimeError(f"assetd --variant-formats original,webp made {made}, expected {expected}")
     ours_rate = len(VARIANT_WIDTHS) / statistics.median(ours_s)
     theirs_rate = len(VARIANT_WIDTHS) / statistics.median(theirs_s)
     ctx.note(f"variants of a 4000×3000 JPEG ({photo.stat().st_size / MiB:.1f} MiB, Q90) to "
@@ -652,4 +667,25 @@ def variants(ctx):
     row = Row("Image variants, 4000×3000 JPEG → 7 widths", "assetd variants",
               f"{ours_rate:,.1f} variants/s", f"{theirs_rate:,.1f} variants/s (vips)",
               ratio=ratio(ours_rate / theirs_rate), goal="report (no goal set)", met="—")
-    return [row]
+
+    def total(directory, ext):
+        return sum(p.stat().st_size for p in directory.glob(f"*.{ext}"))
+    jpeg_bytes, webp_bytes = total(webp_out, "jpg"), total(webp_out, "webp")
+    vips_webp_bytes = total(vips_webp_out, "webp")
+    files = 2 * len(VARIANT_WIDTHS)
+    ours_webp_rate = files / statistics.median(ours_webp_s)
+    theirs_webp_rate = files / statistics.median(theirs_webp_s)
+    ctx.note(f"with WebP (--variant-formats original,webp): 7 JPEG Q85 + 7 WebP Q90 per image, "
+             f"median of {runs} interleaved runs: assetd {statistics.median(ours_webp_s) * 1000:,.0f} ms "
+             f"(+{(statistics.median(ours_webp_s) - statistics.median(ours_s)) * 1000:,.0f} ms for "
+             f"the WebPs), vips thumbnail {statistics.median(theirs_webp_s) * 1000:,.0f} ms "
+             f"(14 processes); bytes of the 7 widths: assetd WebP {webp_bytes / 1024:,.0f} KiB = "
+             f"{webp_bytes / jpeg_bytes:.2f}× its JPEGs ({jpeg_bytes / 1024:,.0f} KiB) and "
+             f"{webp_bytes / vips_webp_bytes:.2f}× vips' WebP Q90 ({vips_webp_bytes / 1024:,.0f} KiB)")
+    webp_row = Row("Image variants + WebP, 4000×3000 JPEG → 7 widths × 2",
+                   "assetd variants --variant-formats original,webp",
+                   f"{ours_webp_rate:,.1f} files/s; WebP {webp_bytes / jpeg_bytes:.2f}× JPEG bytes",
+                   f"{theirs_webp_rate:,.1f} files/s (vips); ours {webp_bytes / vips_webp_bytes:.2f}× its WebP bytes",
+                   ratio=ratio(ours_webp_rate / theirs_webp_rate), goal="report (no goal set)",
+                   met="—")
+    return [row, webp_row]

@@ -166,3 +166,29 @@ def test_assets_with_variants_parse(server):
     listed = client.assets.list(server.site_id, offset=0, limit=100)
     [item] = [a for a in listed.assets if a.id == created.id]
     assert [v.hosted_url for v in item.variants] == [v.hosted_url for v in got.variants]
+
+
+def test_webp_variants_parse():
+    """With --variant-formats original,webp, the WebP entries after the PNG ones parse as
+    AssetVariant too (format "webp", an assetd extension) and are served as image/webp."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        webp = start_server(data_dir, "--variant-formats", "original,webp")
+        try:
+            client = sdk(webp)
+            created = upload(client, webp, "wide.png", png(1200, 900))
+            deadline = time.monotonic() + 60
+            while True:
+                got = client.assets.get(created.id)
+                if len(got.variants) == 6 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert [(v.format, v.width) for v in got.variants] == [
+                ("png", 500), ("png", 800), ("png", 1080), ("webp", 500), ("webp", 800), ("webp", 1080)]
+            for variant in got.variants[3:]:
+                assert variant.quality == 90 and variant.error is None
+                assert variant.original_file_name == f"wide-p-{variant.width}.webp"
+                served = requests.get(variant.hosted_url, timeout=10)
+                assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+                assert served.content[:4] == b"RIFF" and served.content[8:12] == b"WEBP"
+        finally:
+            webp.stop()

@@ -367,15 +367,20 @@ fn make_variants(args: &VariantsArgs) -> Result<(), CliError> {
     let format = crate::file_types::from_file_name(name)
         .and_then(|t| plan::VariantFormat::from_content_type(t.content_type))
         .ok_or("only PNG, JPEG, WebP and GIF files get variants")?;
+    let encodings = crate::config::variant_formats(&args.variant_formats)?.encodings(format);
     let bytes = std::fs::read(&args.file)?;
     let original = render::decode(&bytes, format, args.max_pixels)?;
     let sizes = plan::sizes(original.width(), original.height());
     std::fs::create_dir_all(&args.out)?;
     let mut out = std::io::stdout().lock();
-    for (size, made) in sizes.iter().zip(render::render(&original, format, &sizes)) {
+    let planned = sizes
+        .iter()
+        .flat_map(|size| encodings.iter().map(move |encoding| (size, encoding)));
+    let made = render::render(&original, format, &encodings, &sizes);
+    for ((size, encoding), made) in planned.zip(made) {
         match made {
             Ok(variant) => {
-                let path = args.out.join(plan::variant_file_name(name, size.width));
+                let path = args.out.join(encoding.file_name(name, size.width));
                 std::fs::write(&path, &variant.bytes)?;
                 writeln!(out, "{}x{} {}", size.width, size.height, path.display())?;
             }

@@ -145,6 +145,10 @@ pub struct VariantsArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, default_value_t = 40_000_000)]
     pub max_pixels: u64,
+
+    /// Encodings to make, as `serve --variant-formats`: `original`, or `original,webp`.
+    #[arg(long, value_delimiter = ',', default_value = "original")]
+    pub variant_formats: Vec<VariantFormatArg>,
 }
 
 /// `assetd upload` flags.
@@ -463,6 +467,17 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_VARIANT_MAX_PIXELS", default_value_t = 40_000_000)]
     pub variant_max_pixels: u64,
 
+    /// Encodings of image variants, comma-separated: `original` (the image's own format, as
+    /// Webflow makes them; always) and `webp` (a lossy WebP beside it at each width, listed with
+    /// `format: "webp"`: an assetd extension).
+    #[arg(
+        long,
+        env = "ASSETD_VARIANT_FORMATS",
+        value_delimiter = ',',
+        default_value = "original"
+    )]
+    pub variant_formats: Vec<VariantFormatArg>,
+
     /// Seconds between clean-up sweeps (expired pending assets, queued blob deletions).
     #[arg(long, env = "ASSETD_SWEEP_INTERVAL_SECS", default_value_t = 60)]
     pub sweep_interval_secs: u64,
@@ -515,14 +530,38 @@ pub enum StorageKind {
     S3,
 }
 
-/// What bounds the image variant workers: how many, and the largest image (in pixels) they
-/// decode.
+/// What bounds the image variant workers (how many, and the largest image in pixels they
+/// decode) and which encodings they make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VariantSettings {
     /// Concurrent workers; 0 turns variant making off (jobs stay queued).
     pub workers: usize,
     /// Images with more pixels get a recorded error instead of variants.
     pub max_pixels: u64,
+    /// The encodings each width gets.
+    pub formats: crate::variant_plan::VariantFormats,
+}
+
+/// One value of `--variant-formats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VariantFormatArg {
+    /// The image's own format (PNG, JPEG, WebP or GIF), as Webflow makes them.
+    Original,
+    /// A lossy WebP beside it.
+    Webp,
+}
+
+/// The encodings `--variant-formats` asks for. `original` must be among them: the same-format
+/// variants are what Webflow makes and what clients of its API expect in `variants`.
+pub fn variant_formats(
+    args: &[VariantFormatArg],
+) -> Result<crate::variant_plan::VariantFormats, ConfigError> {
+    if !args.contains(&VariantFormatArg::Original) {
+        return Err(ConfigError::VariantFormats);
+    }
+    Ok(crate::variant_plan::VariantFormats {
+        webp: args.contains(&VariantFormatArg::Webp),
+    })
 }
 
 /// Where asset bytes live, read once from the flags: every other part of assetd asks this
@@ -566,6 +605,9 @@ pub enum ConfigError {
     /// A base URL is not usable.
     #[error(transparent)]
     BaseUrl(#[from] crate::urls::BadBaseUrl),
+    /// `--variant-formats` leaves out `original`.
+    #[error("--variant-formats must include original (e.g. original,webp)")]
+    VariantFormats,
 }
 
 /// S3 URL style.
@@ -680,6 +722,7 @@ impl Settings {
             variants: VariantSettings {
                 workers: args.variant_workers,
                 max_pixels: args.variant_max_pixels,
+                formats: variant_formats(&args.variant_formats)?,
             },
         })
     }
@@ -710,5 +753,30 @@ impl ServeArgs {
             args: ServeArgs,
         }
         Only::parse_from(std::iter::once("assetd".to_owned()).chain(args)).args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_formats_default_to_the_original_and_must_keep_it() {
+        let formats = |flags: &[&str]| {
+            let args = ServeArgs::parse_args(flags.iter().map(|f| (*f).to_owned()));
+            variant_formats(&args.variant_formats)
+        };
+        assert_eq!(
+            formats(&[]).ok(),
+            Some(crate::variant_plan::VariantFormats { webp: false })
+        );
+        assert_eq!(
+            formats(&["--variant-formats", "original,webp"]).ok(),
+            Some(crate::variant_plan::VariantFormats { webp: true })
+        );
+        assert!(matches!(
+            formats(&["--variant-formats", "webp"]),
+            Err(ConfigError::VariantFormats)
+        ));
     }
 }

@@ -28,6 +28,15 @@ pub fn max_file_name_bytes(gets_variants: bool) -> usize {
     in_name.min(in_key)
 }
 
+/// Whether `key` fits every store: its last segment within [`MAX_NAME_BYTES`], the whole within
+/// [`MAX_KEY_BYTES`]. Create Asset keeps file names short enough for the original and its
+/// same-format variants; a WebP variant's `.webp` may be longer than the original's extension,
+/// so its key is checked before it is planned.
+pub fn fits(key: &str) -> bool {
+    let name = key.rsplit_once('/').map_or(key, |(_, name)| name);
+    name.len() <= MAX_NAME_BYTES && key.len() <= MAX_KEY_BYTES
+}
+
 /// The key of an asset's bytes.
 pub fn storage_key(site: ObjectId, asset: ObjectId, file_name: &str) -> String {
     format!("{site}/{asset}_{file_name}")
@@ -100,6 +109,9 @@ mod tests {
             assert!(longest.len() <= MAX_KEY_BYTES);
         }
         assert_eq!(max_file_name_bytes(false), 230);
+        let longest_name = format!("{site}/{}", "n".repeat(MAX_NAME_BYTES));
+        assert!(fits(&longest_name));
+        assert!(!fits(&format!("{longest_name}x")));
         assert_eq!(max_file_name_bytes(true), 223);
     }
 

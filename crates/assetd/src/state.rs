@@ -27,6 +27,7 @@ impl AppState {
             meta: self.meta.clone(),
             blobs: self.blobs.clone(),
             max_pixels: self.settings.variants.max_pixels,
+            formats: self.settings.variants.formats,
         }
     }
 

@@ -666,3 +666,84 @@ fn verify_on_postgresql_and_s3_finds_and_repairs_a_missing_object_and_an_orphan(
     assert!(!listed.contains_key(&ups[0].id));
     assert!(listed.contains_key(&ups[1].id));
 }
+
+#[test]
+fn verify_and_backup_cover_webp_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = serve(
+        &data,
+        &[
+            "--delivery-cache-secs",
+            "0",
+            "--variant-formats",
+            "original,webp",
+        ],
+        &[],
+        None,
+    );
+    let client = reqwest::blocking::Client::new();
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(1200, 800, |x, y| {
+        image::Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 199) as u8])
+    }))
+    .write_to(&mut png, image::ImageFormat::Png)
+    .unwrap();
+    let up = upload(&client, &server, "wide.png", png.into_inner());
+    // PNG and WebP variants at 500, 800 and 1080 px, made by the service's worker.
+    let asset_url = format!("http://{}/v2/assets/{}", server.addr, up.id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let variants = loop {
+        let asset: serde_json::Value = get(&client, &asset_url, &server.token).json().unwrap();
+        let variants = asset["variants"].as_array().unwrap().clone();
+        if variants.len() == 6 || Instant::now() > deadline {
+            break variants;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(variants.len(), 6, "{variants:?}");
+    let webp_keys: Vec<String> = variants
+        .iter()
+        .filter(|v| v["format"] == "webp")
+        .map(|v| format!("{}/{}", server.site, v["displayName"].as_str().unwrap()))
+        .collect();
+    assert_eq!(webp_keys.len(), 3);
+
+    // verify checks them like any variant, and a backup carries them.
+    let out = run(assetd(&data).args(["verify", "--json"]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let (_, summary) = findings(&out);
+    assert_eq!(summary["summary"]["variants"], 6, "{summary}");
+    let backup = dir.path().join("backup");
+    let out = run(assetd(&data)
+        .args(["backup", "--copy", "--out"])
+        .arg(&backup));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let backed_up: BTreeSet<String> = object_files(&backup)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for key in &webp_keys {
+        assert!(
+            backed_up.contains(key.rsplit('/').next().unwrap()),
+            "{key} not in {backed_up:?}"
+        );
+    }
+
+    // A damaged WebP variant is found and, with --repair, removed.
+    let damaged = data.join("objects").join(&webp_keys[1]);
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let out = run(assetd(&data).args(["verify", "--repair", "--json"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (found, _) = findings(&out);
+    assert_eq!(
+        keys_of(&found, "damaged"),
+        BTreeSet::from([webp_keys[1].clone()])
+    );
+    assert!(!damaged.exists(), "the damaged variant's bytes are removed");
+    let out = run(assetd(&data).args(["verify"]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}

@@ -2,7 +2,8 @@
 //! and `GET`/`HEAD {public}/s3/{bucket}/{key}` (`assetUrl`).
 //!
 //! Both serve only assets whose upload is complete (and their variants once made), with the
-//! asset's Content-Type, a quoted ETag (the verified MD5, or the variant's), Last-Modified, the configured Cache-Control, single byte ranges and
+//! asset's Content-Type (a WebP variant's is `image/webp`), a quoted ETag (the verified MD5, or the
+//! variant's), Last-Modified, the configured Cache-Control, single byte ranges and
 //! conditional GETs. Served bytes are never trusted as active content: `nosniff` stops type
 //! guessing, and `Content-Security-Policy: sandbox` makes an SVG opened directly run no script
 //! in our origin.
@@ -28,6 +29,7 @@ use crate::meta::{AssetState, VariantState};
 use crate::ranges::{self, RangeRequest};
 use crate::state::AppState;
 use crate::storage::StoreError;
+use crate::variant_plan::Encoding;
 use crate::zero_copy::{FileBody, FileRegions};
 
 /// The connection's file regions when this response may send a file with `sendfile`: present
@@ -196,10 +198,12 @@ async fn servable(state: &AppState, key: &str) -> Result<Option<Servable>, Error
             .await?
             .filter(|v| v.asset_id == asset.id && v.state == VariantState::Done);
         return Ok(variant.and_then(|v| {
+            // A WebP variant of a JPEG is a WebP: its type is its own, not the asset's.
+            let encoding = Encoding::of_variant(&asset.content_type, &v.format);
             Some(Servable {
                 md5: v.file_hash?,
+                content_type: encoding.content_type(&asset.content_type).to_owned(),
                 key: v.storage_key,
-                content_type: asset.content_type,
             })
         }));
     }

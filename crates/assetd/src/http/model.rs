@@ -18,9 +18,14 @@ pub struct VariantBody {
     hosted_url: String,
     original_file_name: String,
     display_name: String,
+    /// The original's extension, lower case (`png`, `jpg`, `gif`, `webp`), as Webflow reports
+    /// it. assetd extension: with `--variant-formats original,webp` each width also has a lossy
+    /// WebP variant, `format: "webp"` (`{stem}-p-{width}.webp`, served as `image/webp`), listed
+    /// after all the same-format ones.
     format: String,
     width: i64,
     height: Option<i64>,
+    /// 85 for JPEG variants, 90 for the lossy WebP ones, 100 for lossless encodings.
     quality: i64,
     error: Option<String>,
 }
@@ -50,13 +55,14 @@ impl VariantBody {
     /// The body of `variant` of `asset`.
     pub fn new(asset: &Asset, variant: &Variant, urls: &UrlPlan) -> Self {
         let width = u32::try_from(variant.width).unwrap_or(0);
+        let encoding = plan::Encoding::of_variant(&asset.content_type, &variant.format);
         let display_name = variant
             .storage_key
             .rsplit_once('/')
             .map_or(variant.storage_key.as_str(), |(_, name)| name);
         Self {
             hosted_url: urls.hosted_url(&variant.storage_key),
-            original_file_name: plan::variant_file_name(&asset.original_file_name, width),
+            original_file_name: encoding.file_name(&asset.original_file_name, width),
             display_name: display_name.to_owned(),
             format: variant.format.clone(),
             width: variant.width,
@@ -81,14 +87,28 @@ impl AssetBody {
             display_name: asset.display_name.clone(),
             last_updated: timestamp::format(asset.last_updated),
             created_on: timestamp::format(asset.created_on),
-            variants: variants
-                .iter()
-                .filter(|v| v.asset_id == asset.id && v.state != VariantState::Pending)
-                .map(|v| VariantBody::new(asset, v, urls))
-                .collect(),
+            variants: variant_bodies(asset, variants, urls),
             alt_text: asset.alt_text.clone(),
         }
     }
+}
+
+/// The listed variants of `asset` among `variants`: the same-format ones first, by width, as
+/// before WebP variants existed (a client that picks `variants[i]` gets what it always got),
+/// then the optional WebP ones, by width.
+fn variant_bodies(asset: &Asset, variants: &[Variant], urls: &UrlPlan) -> Vec<VariantBody> {
+    let mut listed: Vec<&Variant> = variants
+        .iter()
+        .filter(|v| v.asset_id == asset.id && v.state != VariantState::Pending)
+        .collect();
+    // Stable: each group keeps the by-width order the metadata returns.
+    listed.sort_by_key(|v| {
+        plan::Encoding::of_variant(&asset.content_type, &v.format) == plan::Encoding::LossyWebP
+    });
+    listed
+        .into_iter()
+        .map(|v| VariantBody::new(asset, v, urls))
+        .collect()
 }
 
 /// A list item: an asset plus the folder it is in (`folderId` appears only in lists).

@@ -4,6 +4,7 @@
 //! - [`plan`]: which widths and names an image gets (pure, a domain module of its own,
 //!   [`crate::variant_plan`], since metadata and keys need it too);
 //! - [`render`]: decoding, resizing and encoding in memory (pure CPU);
+//! - [`lossy_webp`]: the optional lossy WebP encoding, pixels in, bytes out;
 //! - [`worker`]: the bounded pool that takes queued jobs, writes the variants to the blob store
 //!   and records them.
 //!
@@ -12,5 +13,8 @@
 //! object to remove.
 
 pub use crate::variant_plan as plan;
+pub mod lossy_webp;
 pub mod render;
+#[cfg(test)]
+mod ssim;
 pub mod worker;

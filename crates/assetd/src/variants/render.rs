@@ -1,5 +1,6 @@
-//! Making variants: decode once, resize to each width, encode in the original's format. Pure
-//! CPU work on bytes in memory, no I/O, so it runs on the blocking pool and is benchmarked alone.
+//! Making variants: decode once, resize to each width, encode in the original's format (and, when
+//! asked, as a lossy WebP too, from the same resized pixels). Pure CPU work on bytes in memory,
+//! no I/O, so it runs on the blocking pool and is benchmarked alone.
 //!
 //! Decompression bombs are refused before any pixel is decoded: the header's dimensions are
 //! checked against a pixel limit first, and the decoder also gets an allocation limit in case a
@@ -14,7 +15,8 @@ use image::{
     DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits,
 };
 
-use super::plan::{JPEG_QUALITY, VariantFormat, VariantSize};
+use super::lossy_webp;
+use super::plan::{Encoding, JPEG_QUALITY, VariantFormat, VariantSize, WEBP_QUALITY};
 
 /// Why a variant (or every variant of an image) could not be made. The text is what the asset's
 /// `variants[].error` says.
@@ -45,6 +47,8 @@ pub enum RenderError {
 pub struct RenderedVariant {
     /// Its size in pixels.
     pub size: VariantSize,
+    /// How it is encoded.
+    pub encoding: Encoding,
     /// The encoded file.
     pub bytes: Vec<u8>,
 }
@@ -126,11 +130,13 @@ pub fn decode(
     Ok(image)
 }
 
-/// Makes each of `sizes` from `original`, encoded as `format`. One failed variant does not stop
-/// the others.
+/// Makes each of `sizes` from `original` (of `format`), in each of `encodings`: size by size, each
+/// size's encodings in the order given, all from one resize. One failed variant does not stop the
+/// others.
 pub fn render(
     original: &DynamicImage,
     format: VariantFormat,
+    encodings: &[Encoding],
     sizes: &[VariantSize],
 ) -> Vec<Result<RenderedVariant, RenderError>> {
     // JPEG has no alpha; the other formats keep it when the original has it.
@@ -152,26 +158,45 @@ pub fn render(
         Ok(source) => source,
         Err(e) => {
             let error = RenderError::Resize(e.to_string());
-            return sizes.iter().map(|_| Err(error.clone())).collect();
+            return (0..sizes.len() * encodings.len())
+                .map(|_| Err(error.clone()))
+                .collect();
         }
     };
     let mut resizer = Resizer::new();
     // Lanczos3, the filter image editors use for downscaling photographs; alpha is
     // premultiplied during the resize so transparent edges do not darken.
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-    sizes
-        .iter()
-        .map(|&size| {
-            let mut target = Image::new(size.width, size.height, pixel_type);
-            resizer
-                .resize(&source, &mut target, &options)
-                .map_err(|e| RenderError::Resize(e.to_string()))?;
-            let bytes = encode(target.buffer(), size, color, format)?;
-            Ok(RenderedVariant { size, bytes })
-        })
-        .collect()
+    let mut rendered = Vec::with_capacity(sizes.len() * encodings.len());
+    for &size in sizes {
+        let mut target = Image::new(size.width, size.height, pixel_type);
+        let resized = resizer
+            .resize(&source, &mut target, &options)
+            .map_err(|e| RenderError::Resize(e.to_string()));
+        rendered.extend(encodings.iter().map(|&encoding| {
+            resized.clone()?;
+            let bytes = match encoding {
+                Encoding::Original => encode(target.buffer(), size, color, format)?,
+                Encoding::LossyWebP => lossy_webp::encode(
+                    target.buffer(),
+                    size.width,
+                    size.height,
+                    color == ExtendedColorType::Rgba8,
+                    WEBP_QUALITY,
+                )
+                .map_err(|e| RenderError::Encode(e.to_string()))?,
+            };
+            Ok(RenderedVariant {
+                size,
+                encoding,
+                bytes,
+            })
+        }));
+    }
+    rendered
 }
 
+/// Encodes in the original's format.
 fn encode(
     pixels: &[u8],
     size: VariantSize,
@@ -256,7 +281,7 @@ mod tests {
             let bytes = encoded(image_format, 1200, 900, alpha);
             let original = decode(&bytes, format, 10_000_000).expect("decode");
             let planned = sizes(original.width(), original.height());
-            let rendered = render(&original, format, &planned);
+            let rendered = render(&original, format, &[Encoding::Original], &planned);
             assert_eq!(rendered.len(), 3, "{format:?}");
             for (variant, size) in rendered.into_iter().zip(&planned) {
                 let variant = variant.expect("rendered");
@@ -273,6 +298,121 @@ mod tests {
                     "{format:?}"
                 );
             }
+        }
+    }
+
+    /// A deterministic photo-like picture: smooth gradients and broad waves, cloudy value noise at
+    /// two scales, fine grain, and a few hard-edged shapes (a flat colour would flatter any
+    /// codec).
+    fn photo_like(width: u32, height: u32) -> image::RgbImage {
+        fn hash(x: u32, y: u32, seed: u32) -> f32 {
+            let mut h = x
+                .wrapping_mul(0x9E37_79B1)
+                .wrapping_add(y.wrapping_mul(0x85EB_CA77))
+                .wrapping_add(seed.wrapping_mul(0xC2B2_AE3D));
+            h ^= h >> 15;
+            h = h.wrapping_mul(0x2C1B_3C6D);
+            h ^= h >> 12;
+            (h & 0xFFFF) as f32 / 65535.0
+        }
+        // Bilinear value noise on a grid of `cell` pixels, in 0..1.
+        fn noise(x: u32, y: u32, cell: u32, seed: u32) -> f32 {
+            let (gx, gy) = (x / cell, y / cell);
+            let (fx, fy) = (
+                (x % cell) as f32 / cell as f32,
+                (y % cell) as f32 / cell as f32,
+            );
+            let (fx, fy) = (fx * fx * (3.0 - 2.0 * fx), fy * fy * (3.0 - 2.0 * fy));
+            let top = hash(gx, gy, seed) * (1.0 - fx) + hash(gx + 1, gy, seed) * fx;
+            let bottom = hash(gx, gy + 1, seed) * (1.0 - fx) + hash(gx + 1, gy + 1, seed) * fx;
+            top * (1.0 - fy) + bottom * fy
+        }
+        image::RgbImage::from_fn(width, height, |x, y| {
+            let (u, v) = (x as f32 / width as f32, y as f32 / height as f32);
+            let waves = (u * 9.0).sin() * (v * 6.0 + u * 2.0).cos();
+            let channel = |c: u32, tint: f32| {
+                let base = 40.0 + 150.0 * (tint * u + (1.0 - tint) * v) + 30.0 * waves;
+                let clouds =
+                    50.0 * (noise(x, y, 160, c) - 0.5) + 25.0 * (noise(x, y, 23, c + 7) - 0.5);
+                let grain = 12.0 * (hash(x, y, c + 13) - 0.5);
+                let mut value = base + clouds + grain;
+                // A dark disc and a bright bar: hard edges.
+                let (dx, dy) = (u - 0.3, (v - 0.6) * height as f32 / width as f32);
+                if dx * dx + dy * dy < 0.012 {
+                    value = 30.0 + 20.0 * noise(x, y, 9, c + 21);
+                }
+                if (0.62..0.7).contains(&u) && v > 0.15 {
+                    value = 220.0 - 40.0 * tint;
+                }
+                value.clamp(0.0, 255.0) as u8
+            };
+            image::Rgb([channel(0, 0.8), channel(1, 0.5), channel(2, 0.2)])
+        })
+    }
+
+    #[test]
+    fn webp_variants_keep_ssim_of_098_against_the_same_format_variant_on_a_photo() {
+        // The upload: a photo-like JPEG at quality 90, as a camera or an export would make it.
+        let mut upload = Cursor::new(Vec::new());
+        DynamicImage::ImageRgb8(photo_like(2000, 1500))
+            .write_to(&mut upload, ImageFormat::Jpeg)
+            .expect("encode the upload");
+        let original = decode(upload.get_ref(), VariantFormat::Jpeg, 10_000_000).expect("decode");
+        let planned = sizes(original.width(), original.height());
+        assert_eq!(planned.len(), 4);
+        let encodings = [Encoding::Original, Encoding::LossyWebP];
+        let rendered = render(&original, VariantFormat::Jpeg, &encodings, &planned);
+        assert_eq!(rendered.len(), planned.len() * 2);
+        let (mut jpeg_bytes, mut webp_bytes) = (0, 0);
+        for (pair, size) in rendered.chunks_exact(2).zip(&planned) {
+            let [Ok(jpeg), Ok(webp)] = pair else {
+                panic!("rendered {pair:?}");
+            };
+            assert_eq!((jpeg.encoding, webp.encoding), (encodings[0], encodings[1]));
+            // Decoded by the `image` crate's own WebP decoder, independent of libwebp.
+            let same = image::load_from_memory_with_format(&jpeg.bytes, ImageFormat::Jpeg)
+                .expect("JPEG decodes")
+                .to_rgb8();
+            let lossy = image::load_from_memory_with_format(&webp.bytes, ImageFormat::WebP)
+                .expect("WebP decodes")
+                .to_rgb8();
+            assert_eq!(lossy.dimensions(), (size.width, size.height));
+            let score = super::super::ssim::ssim(&same, &lossy);
+            println!(
+                "{}px: SSIM {score:.4}, JPEG {} B, WebP {} B",
+                size.width,
+                jpeg.bytes.len(),
+                webp.bytes.len()
+            );
+            assert!(score >= 0.98, "{}px: SSIM {score}", size.width);
+            jpeg_bytes += jpeg.bytes.len();
+            webp_bytes += webp.bytes.len();
+        }
+        // The point of them: smaller than the JPEGs they sit beside.
+        assert!(
+            webp_bytes < jpeg_bytes,
+            "WebP {webp_bytes} B, JPEG {jpeg_bytes} B"
+        );
+    }
+
+    #[test]
+    fn webp_variants_of_a_png_keep_its_alpha() {
+        let bytes = encoded(ImageFormat::Png, 1200, 900, true);
+        let original = decode(&bytes, VariantFormat::Png, 10_000_000).expect("decode");
+        let planned = sizes(original.width(), original.height());
+        let rendered = render(
+            &original,
+            VariantFormat::Png,
+            &[Encoding::LossyWebP],
+            &planned,
+        );
+        assert_eq!(rendered.len(), planned.len());
+        for (variant, size) in rendered.into_iter().zip(&planned) {
+            let variant = variant.expect("rendered");
+            let back = image::load_from_memory_with_format(&variant.bytes, ImageFormat::WebP)
+                .expect("decodes");
+            assert_eq!((back.width(), back.height()), (size.width, size.height));
+            assert!(back.color().has_alpha());
         }
     }
 
@@ -326,9 +466,14 @@ mod tests {
                 height: 1000
             }]
         );
-        let variant = render(&upright, VariantFormat::Jpeg, &planned)
-            .remove(0)
-            .expect("rendered");
+        let variant = render(
+            &upright,
+            VariantFormat::Jpeg,
+            &[Encoding::Original],
+            &planned,
+        )
+        .remove(0)
+        .expect("rendered");
         let back = image::load_from_memory_with_format(&variant.bytes, ImageFormat::Jpeg)
             .expect("decodes");
         assert_eq!((back.width(), back.height()), (500, 1000));

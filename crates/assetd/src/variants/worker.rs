@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{self, VariantFormat, VariantSize};
+use super::plan::{self, Encoding, VariantFormat, VariantFormats, VariantSize};
 use super::render::{self, RenderError, RenderedVariant};
 use crate::background::Background;
 use crate::meta::{
@@ -39,6 +39,8 @@ pub struct VariantWork {
     pub blobs: Arc<dyn BlobStore>,
     /// Images with more pixels get a recorded error instead of variants.
     pub max_pixels: u64,
+    /// The encodings each width gets besides the original's format.
+    pub formats: VariantFormats,
 }
 
 /// Why a job could not be run now (it stays leased and is retried when the lease ends).
@@ -146,10 +148,16 @@ async fn make_variants(work: &VariantWork, job: VariantJob) -> Result<(), JobErr
         Err(e) => return record_unreadable(work, &asset, format, &e.to_string()).await,
     };
     let sizes = plan::sizes(width, height);
+    let encodings = encodings(work.formats, format, &asset);
     let too_large = render::check_pixels(width, height, max_pixels).err();
+    // Size by size, each size's encodings in order: the order `render` returns them in.
     let planned: Vec<Variant> = sizes
         .iter()
-        .map(|size| planned_variant(&asset, format, *size, too_large.as_ref()))
+        .flat_map(|size| {
+            encodings.iter().map(|&encoding| {
+                planned_variant(&asset, format, encoding, *size, too_large.as_ref())
+            })
+        })
         .collect();
     if !work
         .meta
@@ -163,8 +171,10 @@ async fn make_variants(work: &VariantWork, job: VariantJob) -> Result<(), JobErr
     let rendered =
         tokio::task::spawn_blocking(
             move || match render::decode(&original, format, max_pixels) {
-                Ok(image) => render::render(&image, format, &sizes),
-                Err(e) => sizes.iter().map(|_| Err(e.clone())).collect(),
+                Ok(image) => render::render(&image, format, &encodings, &sizes),
+                Err(e) => (0..sizes.len() * encodings.len())
+                    .map(|_| Err(e.clone()))
+                    .collect(),
             },
         )
         .await
@@ -175,20 +185,39 @@ async fn make_variants(work: &VariantWork, job: VariantJob) -> Result<(), JobErr
     Ok(())
 }
 
+/// The encodings `asset` (of `format`) gets at each width. A WebP variant whose key would not fit
+/// the stores (a file name near the limit with a shorter extension than `.webp`) is left out:
+/// the same-format variants are what Webflow clients rely on.
+fn encodings(formats: VariantFormats, format: VariantFormat, asset: &Asset) -> Vec<Encoding> {
+    let widest = plan::WEBFLOW_WIDTHS.iter().copied().max().unwrap_or(0);
+    formats
+        .encodings(format)
+        .into_iter()
+        .filter(|encoding| {
+            let fits = crate::keys::fits(&encoding.key(&asset.storage_key, widest));
+            if !fits {
+                tracing::warn!(asset = %asset.id, ?encoding, "variant key too long; not made");
+            }
+            fits
+        })
+        .collect()
+}
+
 /// A variant row before its object exists (or, over the pixel limit, already failed).
 fn planned_variant(
     asset: &Asset,
     format: VariantFormat,
+    encoding: Encoding,
     size: VariantSize,
     refused: Option<&RenderError>,
 ) -> Variant {
     Variant {
-        storage_key: plan::variant_key(&asset.storage_key, size.width),
+        storage_key: encoding.key(&asset.storage_key, size.width),
         asset_id: asset.id,
         width: i64::from(size.width),
         height: Some(i64::from(size.height)),
-        format: plan::format_name(&asset.original_file_name),
-        quality: i64::from(format.quality()),
+        format: encoding.format_name(&asset.original_file_name),
+        quality: i64::from(encoding.quality(format)),
         state: if refused.is_some() {
             VariantState::Failed
         } else {
@@ -260,8 +289,9 @@ async fn store_variant(
     let file_hash = hex::encode(Md5::digest(&rendered.bytes));
     // A variant is a few MB at most: its length always fits.
     let size = i64::try_from(rendered.bytes.len()).unwrap_or(i64::MAX);
+    let content_type = rendered.encoding.content_type(&asset.content_type);
     work.blobs
-        .put(key, Bytes::from(rendered.bytes), &asset.content_type)
+        .put(key, Bytes::from(rendered.bytes), content_type)
         .await?;
     let recorded = work
         .meta

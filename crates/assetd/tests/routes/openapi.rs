@@ -66,5 +66,13 @@ async fn publishes_openapi_3_1_covering_webflows_eight_endpoints_and_assetds_own
             "AssetBody lacks {field}"
         );
     }
+    // The WebP variants are documented as an assetd extension.
+    let format = &doc["components"]["schemas"]["VariantBody"]["properties"]["format"];
+    assert!(
+        format["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("`format: \"webp\"`")),
+        "{format}"
+    );
     server.stop().await;
 }

@@ -5,3 +5,4 @@ mod list;
 mod replace;
 mod update;
 mod variants;
+mod webp_variants;
