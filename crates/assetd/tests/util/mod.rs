@@ -79,6 +79,7 @@ impl TestServer {
         let background = Background::new();
         state.spawn_variant_workers(&background);
         state.confirmer.spawn(&background);
+        state.spawn_webhook_worker(&background).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(assetd::server::run(listener, state.clone(), async {
             let _ = stopped.await;
