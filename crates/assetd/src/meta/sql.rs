@@ -22,7 +22,7 @@ use super::list_plan::{self, BucketCount};
 use super::statements::values_list;
 use super::webhooks::{enqueue_asset_event, enqueue_folder_event, listened};
 use super::{
-    Asset, AssetChanges, AssetCounts, DeletedTree, Delivery, DeliveryOutcome, Folder,
+    Asset, AssetChanges, AssetCounts, AssetState, DeletedTree, Delivery, DeliveryOutcome, Folder,
     FolderChanges, MetaError, MetaStore, Page, PageRequest, Site, SiteSummary, TokenGrant,
     TokenInfo, Variant, VariantJob, VariantOutcome, Webhook, keep_until, rows,
     variant_outcome_columns,
@@ -698,8 +698,11 @@ where
         match row {
             Ok(Some(row)) => {
                 let asset = rows::asset(&row)?;
-                let queued =
-                    enqueue_asset_event::<D>(&mut *tx, Trigger::AssetChanged, &asset, now).await?;
+                let queued = if asset.state == AssetState::Uploaded {
+                    enqueue_asset_event::<D>(&mut *tx, Trigger::AssetChanged, &asset, now).await?
+                } else {
+                    0
+                };
                 tx.commit().await?;
                 self.queued(queued);
                 Ok(Some(asset))
@@ -756,7 +759,13 @@ where
             .bind(to_millis(keep_until(&asset, now)))
             .execute(&mut *tx)
             .await?;
-        let queued = enqueue_asset_event::<D>(&mut *tx, Trigger::AssetDeleted, &asset, now).await?;
+        // Only an asset that had been uploaded was ever seen (and announced): a cancelled upload
+        // is no event.
+        let queued = if asset.state == AssetState::Uploaded {
+            enqueue_asset_event::<D>(&mut *tx, Trigger::AssetDeleted, &asset, now).await?
+        } else {
+            0
+        };
         tx.commit().await?;
         self.queued(queued);
         Ok(Some(asset))
@@ -951,7 +960,7 @@ where
         let mut events: Vec<(Trigger, Option<Asset>, Option<Folder>)> = Vec::new();
         if listened::<D>(&mut *tx, &site, Trigger::AssetDeleted).await? && !assets.is_empty() {
             let rows = sqlx::query(&format!(
-                "SELECT * FROM assets WHERE folder_id{} ORDER BY id",
+                "SELECT * FROM assets WHERE folder_id{} AND state = 'uploaded' ORDER BY id",
                 D::IN_ID_LIST
             ))
             .bind(ids.clone())

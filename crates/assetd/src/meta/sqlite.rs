@@ -338,24 +338,29 @@ impl Dialect for Sqlite {
             return Ok(Some(0));
         }
         // An image, a listened site (or an asset that is gone): the update, its variant job and
-        // its event commit together. IMMEDIATE: the state is read before the write.
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        let before: Option<String> = sqlx::query_scalar("SELECT state FROM assets WHERE id = $1")
+        // its event commit together. The first update takes only an asset not uploaded yet, so
+        // its row is the new upload an event announces; a repeated upload of an uploaded asset
+        // takes the second and is no event.
+        let mut tx = pool.begin().await?;
+        let mark = "UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 \
+             WHERE id = $3";
+        let fresh = sqlx::query(&format!("{mark} AND state <> 'uploaded' RETURNING *"))
+            .bind(size)
+            .bind(to_millis(now))
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(before) = before else {
-            return Ok(None);
-        };
-        let row = sqlx::query(
-            "UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 WHERE id = $3 \
-             RETURNING *",
-        )
-        .bind(size)
-        .bind(to_millis(now))
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
+        if fresh.is_none() {
+            let again = sqlx::query(mark)
+                .bind(size)
+                .bind(to_millis(now))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            if again.rows_affected() != 1 {
+                return Ok(None);
+            }
+        }
         sqlx::query(
             "INSERT INTO variant_jobs (asset_id, queued_at) SELECT id, $1 FROM assets \
              WHERE id = $2 AND content_type IN (SELECT value FROM json_each($3)) \
@@ -366,9 +371,8 @@ impl Dialect for Sqlite {
         .bind(raster_content_types()?)
         .execute(&mut *tx)
         .await?;
-        // A repeated upload of an uploaded asset is not a new one.
         let mut queued = 0;
-        if before != "uploaded" {
+        if let Some(row) = fresh {
             let asset = rows::asset(&row)?;
             let snapshot = serde_json::to_string(&super::webhooks::asset_snapshot(&asset))
                 .map_err(|e| MetaError::Backend(sqlx::Error::Encode(Box::new(e))))?;

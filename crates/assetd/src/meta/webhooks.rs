@@ -241,9 +241,12 @@ where
     for<'q> Option<i64>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
 {
     pub(super) async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), MetaError> {
+        // Not for a site being deleted (a token's cached grant may still show it): its
+        // deletion removed its webhooks already, and one made now would hear that deletion.
         let inserted = sqlx::query(
             "INSERT INTO webhooks (id, site_id, trigger_type, url, secret, created_on) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \
+             (SELECT 1 FROM sites WHERE id = $2 AND deleting_since IS NOT NULL)",
         )
         .bind(webhook.id.to_string())
         .bind(webhook.site_id.to_string())
@@ -255,6 +258,9 @@ where
         .await;
         match inserted {
             Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(webhook.site_id)),
+            Ok(done) if D::rows_affected(&done) == 0 => {
+                Err(MetaError::UnknownSite(webhook.site_id))
+            }
             other => other.map(|_| ()).map_err(Into::into),
         }
     }
