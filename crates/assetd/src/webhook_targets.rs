@@ -177,9 +177,8 @@ mod tests {
 
     #[test]
     fn allow_opens_exactly_its_ranges() {
-        let policy =
-            AddressPolicy::new(&["127.0.0.0/8".to_owned(), " fd00:ec2::254 ".to_owned()])
-                .expect("valid");
+        let policy = AddressPolicy::new(&["127.0.0.0/8".to_owned(), " fd00:ec2::254 ".to_owned()])
+            .expect("valid");
         assert!(policy.permits(ip("127.0.0.1")));
         assert!(policy.permits(ip("::ffff:127.0.0.2")));
         assert!(policy.permits(ip("fd00:ec2::254")));

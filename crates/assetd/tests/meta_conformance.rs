@@ -14,10 +14,10 @@ use assetd::meta::{
     Asset, AssetChanges, AssetState, DeliveryOutcome, DeliveryStatus, MetaError, MetaStore,
     PageRequest, Site, Variant, VariantOutcome, VariantState, Webhook,
 };
-use assetd::webhook_events::Trigger;
-use assetd::webhook_signature::SigningSecret;
 use assetd::scopes::Scopes;
 use assetd::tokens::TokenHash;
+use assetd::webhook_events::Trigger;
+use assetd::webhook_signature::SigningSecret;
 use chrono::{Duration, DurationRound, TimeDelta, Utc};
 
 fn now() -> chrono::DateTime<Utc> {
@@ -1185,13 +1185,22 @@ async fn webhook_outbox(meta: Arc<dyn MetaStore>) {
     let mut keys: Vec<_> = claimed.iter().map(|d| (d.event_id, d.webhook_id)).collect();
     keys.sort();
     keys.dedup();
-    assert_eq!(keys.len(), claimed.len(), "a delivery claimed twice: {claimed:?}");
+    assert_eq!(
+        keys.len(),
+        claimed.len(),
+        "a delivery claimed twice: {claimed:?}"
+    );
     assert!(claimed.len() <= 3);
     // Leased ones are not claimed again until their lease ends.
     let rest = meta.claim_deliveries(t, lease, 10).await.unwrap();
     assert_eq!(claimed.len() + rest.len(), 3);
     claimed.extend(rest);
-    assert!(meta.claim_deliveries(t, lease, 10).await.unwrap().is_empty());
+    assert!(
+        meta.claim_deliveries(t, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let snapshot: serde_json::Value = serde_json::from_str(&claimed[0].snapshot).unwrap();
     assert_eq!(snapshot["site_id"], s.to_string());
     assert!(claimed.iter().all(|d| d.attempts == 1));
@@ -1203,7 +1212,10 @@ async fn webhook_outbox(meta: Arc<dyn MetaStore>) {
         .await
         .unwrap();
     let status = meta.get_webhook(changed).await.unwrap().unwrap().status;
-    assert_eq!((status.pending, status.delivered, status.failures), (0, 1, 0));
+    assert_eq!(
+        (status.pending, status.delivered, status.failures),
+        (0, 1, 0)
+    );
     assert_eq!(status.last_status, Some(200));
     let retry_at = t + Duration::seconds(30);
     meta.release_delivery(&rest[1]).await.unwrap();
@@ -1223,7 +1235,12 @@ async fn webhook_outbox(meta: Arc<dyn MetaStore>) {
     let lease = retry_at + Duration::seconds(60);
     let due = meta.claim_deliveries(retry_at, lease, 10).await.unwrap();
     assert_eq!(due.len(), 2);
-    assert!(meta.claim_deliveries(retry_at, lease, 10).await.unwrap().is_empty());
+    assert!(
+        meta.claim_deliveries(retry_at, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let after_lease = lease + Duration::seconds(1);
     let due = meta
         .claim_deliveries(after_lease, after_lease + Duration::seconds(60), 10)
@@ -1274,7 +1291,10 @@ async fn webhook_outbox(meta: Arc<dyn MetaStore>) {
             status: DeliveryStatus::default(),
         })
         .await;
-    assert!(matches!(refused, Err(MetaError::UnknownSite(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(MetaError::UnknownSite(_))),
+        "{refused:?}"
+    );
 }
 
 macro_rules! conformance {

@@ -27,11 +27,11 @@ use super::{
     TokenInfo, Variant, VariantJob, VariantOutcome, Webhook, keep_until, rows,
     variant_outcome_columns,
 };
-use crate::webhook_events::{FolderChange, Trigger};
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
 use crate::timestamp::{from_millis, to_millis};
 use crate::tokens::TokenHash;
+use crate::webhook_events::{FolderChange, Trigger};
 
 /// Metadata in a SQL database.
 #[derive(Debug)]
@@ -907,7 +907,8 @@ where
         };
         let mut queued = 0;
         if let Some(folder) = &folder {
-            queued = enqueue_folder_event::<D>(&mut *tx, folder, FolderChange::Updated, now).await?;
+            queued =
+                enqueue_folder_event::<D>(&mut *tx, folder, FolderChange::Updated, now).await?;
         }
         tx.commit().await?;
         self.queued(queued);
@@ -1225,8 +1226,7 @@ where
         size: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, MetaError> {
-        let marked =
-            D::mark_uploaded(&self.pool, id, size, now, ObjectId::generate(now)).await?;
+        let marked = D::mark_uploaded(&self.pool, id, size, now, ObjectId::generate(now)).await?;
         if let Some(queued) = marked {
             self.queued(queued);
         }

@@ -13,8 +13,7 @@ use super::dialect::Dialect;
 use super::rows::{self, SqlRow, decode_error};
 use super::sql::{SqlMeta, is_foreign_key_violation};
 use super::{
-    Asset, Delivery, DeliveryOutcome, DeliveryStatus, Folder, MetaError, Page, PageRequest,
-    Webhook,
+    Asset, Delivery, DeliveryOutcome, DeliveryStatus, Folder, MetaError, Page, PageRequest, Webhook,
 };
 use crate::ids::ObjectId;
 use crate::timestamp::{from_millis, to_millis};
@@ -395,7 +394,10 @@ where
         outcome: DeliveryOutcome<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), MetaError> {
-        let (event, hook) = (delivery.event_id.to_string(), delivery.webhook_id.to_string());
+        let (event, hook) = (
+            delivery.event_id.to_string(),
+            delivery.webhook_id.to_string(),
+        );
         let mut tx = self.begin_write().await?;
         match outcome {
             DeliveryOutcome::Delivered { status } => {

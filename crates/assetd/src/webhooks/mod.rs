@@ -164,7 +164,12 @@ impl Worker {
                 };
             }
         }
-        if let Err(e) = self.work.meta.finish_delivery(&delivery, outcome, now).await {
+        if let Err(e) = self
+            .work
+            .meta
+            .finish_delivery(&delivery, outcome, now)
+            .await
+        {
             // The lease expires and the event is sent again: at least once.
             tracing::warn!(error = %e, "recording a webhook delivery failed");
         }

@@ -101,7 +101,12 @@ mod tests {
     #[tokio::test]
     async fn refuses_what_is_not_an_http_url() {
         let policy = AddressPolicy::default();
-        for url in ["ftp://example.com/", "not a url", "http://", "file:///etc/passwd"] {
+        for url in [
+            "ftp://example.com/",
+            "not a url",
+            "http://",
+            "file:///etc/passwd",
+        ] {
             assert_eq!(
                 check(url, &policy).await,
                 Err(TargetProblem::Malformed),

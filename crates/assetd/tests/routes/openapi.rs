@@ -59,7 +59,15 @@ async fn publishes_openapi_3_1_covering_webflows_eight_endpoints_and_assetds_own
     let hooks = &doc["paths"]["/v2/sites/{site_id}/webhooks"]["post"]["tags"];
     assert_eq!(hooks[0], "Webhooks (assetd extension)");
     let webhook = &doc["components"]["schemas"]["WebhookBody"];
-    for field in ["id", "triggerType", "url", "siteId", "createdOn", "secret", "deliveries"] {
+    for field in [
+        "id",
+        "triggerType",
+        "url",
+        "siteId",
+        "createdOn",
+        "secret",
+        "deliveries",
+    ] {
         assert!(
             webhook["properties"].get(field).is_some(),
             "WebhookBody lacks {field}"

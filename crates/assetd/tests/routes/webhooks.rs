@@ -181,7 +181,10 @@ async fn create_list_get_and_delete_in_webflows_shape() {
         .json()
         .await
         .unwrap();
-    assert!(got.get("secret").is_none(), "the secret is shown once: {got}");
+    assert!(
+        got.get("secret").is_none(),
+        "the secret is shown once: {got}"
+    );
     assert_eq!(got["id"], created["id"]);
     assert_eq!(got["createdOn"], created["createdOn"]);
 
@@ -220,7 +223,10 @@ async fn create_list_get_and_delete_in_webflows_shape() {
                 .unwrap(),
         )
         .await;
-        assert_eq!((status.as_u16(), code.as_str()), (404, "resource_not_found"));
+        assert_eq!(
+            (status.as_u16(), code.as_str()),
+            (404, "resource_not_found")
+        );
     }
     server.stop().await;
 }
@@ -230,12 +236,7 @@ async fn errors_have_webflows_shape() {
     let server = TestServer::start_with_args(FLAGS, |_| {}).await;
     let url = "http://127.0.0.1:9/hook";
     let site_path = format!("/v2/sites/{}/webhooks", server.site_id);
-    let post = |body: Value| {
-        server
-            .api(Method::POST, &site_path)
-            .json(&body)
-            .send()
-    };
+    let post = |body: Value| server.api(Method::POST, &site_path).json(&body).send();
     for (body, param) in [
         (json!({"url": url}), "triggerType"),
         (json!({"triggerType": "asset_created"}), "url"),
@@ -243,8 +244,14 @@ async fn errors_have_webflows_shape() {
             json!({"triggerType": "form_submission", "url": url}),
             "triggerType",
         ),
-        (json!({"triggerType": "asset_moved", "url": url}), "triggerType"),
-        (json!({"triggerType": "asset_created", "url": "ftp://x/"}), "url"),
+        (
+            json!({"triggerType": "asset_moved", "url": url}),
+            "triggerType",
+        ),
+        (
+            json!({"triggerType": "asset_created", "url": "ftp://x/"}),
+            "url",
+        ),
         (
             json!({"triggerType": "asset_created", "url": url, "filter": {"name": "x"}}),
             "filter",
@@ -286,7 +293,10 @@ async fn errors_have_webflows_shape() {
                 .unwrap(),
         )
         .await;
-        assert_eq!((status.as_u16(), code.as_str()), (404, "resource_not_found"));
+        assert_eq!(
+            (status.as_u16(), code.as_str()),
+            (404, "resource_not_found")
+        );
     }
     let (status, code, _) = error_code(
         server
@@ -296,7 +306,10 @@ async fn errors_have_webflows_shape() {
             .unwrap(),
     )
     .await;
-    assert_eq!((status.as_u16(), code.as_str()), (404, "resource_not_found"));
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (404, "resource_not_found")
+    );
     // Scopes: reading takes assets:read, creating and deleting assets:write.
     let reader = server.token_with("assets:read").await;
     let (status, code, _) = error_code(
