@@ -61,6 +61,7 @@ impl AppState {
                 meta: self.meta.clone(),
                 urls: self.settings.urls.clone(),
                 settings: self.settings.webhooks.clone(),
+                metrics: self.metrics.clone(),
             },
             background,
         )

@@ -222,6 +222,10 @@ where
     })
 }
 
+/// Most webhooks a site may have per trigger type (Webflow: "Limit of 75 registrations per
+/// `triggerType`, per site").
+pub const WEBHOOKS_PER_TRIGGER: i64 = 75;
+
 /// A webhook's columns and its count of undelivered events.
 const WEBHOOK_COLUMNS: &str = "w.*, (SELECT COUNT(*) FROM webhook_outbox o \
      WHERE o.webhook_id = w.id) AS pending";
@@ -242,6 +246,20 @@ where
     pub(super) async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), MetaError> {
         // Not for a site being deleted (a token's cached grant may still show it): its
         // deletion removed its webhooks already, and one made now would hear that deletion.
+        let full: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhooks WHERE site_id = $1 AND trigger_type = $2",
+        )
+        .bind(webhook.site_id.to_string())
+        .bind(webhook.trigger.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        // Webflow's limit. Counted, then inserted: concurrent creates may pass it by a few,
+        // which costs nothing but their deliveries.
+        if full >= WEBHOOKS_PER_TRIGGER {
+            return Err(MetaError::Conflict(format!(
+                "a site has at most {WEBHOOKS_PER_TRIGGER} webhooks per trigger type"
+            )));
+        }
         let inserted = sqlx::query(
             "INSERT INTO webhooks (id, site_id, trigger_type, url, secret, created_on) \
              SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \

@@ -47,6 +47,8 @@ pub struct WebhookWork {
     pub urls: UrlPlan,
     /// Limits, timeouts, retries and the address policy.
     pub settings: WebhookSettings,
+    /// Counts attempts and times deliveries.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why the worker could not start.
@@ -147,12 +149,22 @@ impl Worker {
         match &attempt {
             Attempt::Delivered(status) => {
                 outcome = DeliveryOutcome::Delivered { status: *status };
+                let lag = (now - delivery.created_at).to_std().ok();
+                self.work.metrics.webhook_attempt("delivered", lag);
             }
             Attempt::Failed { status, error: why } => {
                 error = why.clone();
                 let retry_at =
                     self.schedule()
                         .next_attempt(delivery.attempts, delivery.created_at, now);
+                self.work.metrics.webhook_attempt(
+                    if retry_at.is_some() {
+                        "failed"
+                    } else {
+                        "given_up"
+                    },
+                    None,
+                );
                 if retry_at.is_none() {
                     tracing::warn!(webhook = %delivery.webhook_id, event = %delivery.event_id,
                         error = %error, "webhook delivery given up");

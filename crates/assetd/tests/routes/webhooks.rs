@@ -261,6 +261,13 @@ async fn errors_have_webflows_shape() {
         assert_eq!((status.as_u16(), code.as_str()), (400, "validation_error"));
         assert_eq!(error["details"][0]["param"], param, "{body}: {error}");
     }
+    // Webflow's limit: 75 webhooks per trigger type and site.
+    for _ in 0..75 {
+        hook(&server, "asset_changed", url).await;
+    }
+    let (status, code, _) = error_code(create_webhook(&server, "asset_changed", url).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (409, "conflict"));
+    hook(&server, "asset_deleted", url).await;
     let (status, code, _) = error_code(
         server
             .api(Method::GET, "/v2/webhooks/not-an-id")

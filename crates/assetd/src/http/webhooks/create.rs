@@ -146,6 +146,7 @@ fn request_from(body: &Value) -> Result<Request, Vec<FieldError>> {
         (status = 401, body = crate::http::openapi::ErrorSchema),
         (status = 403, body = crate::http::openapi::ErrorSchema),
         (status = 404, body = crate::http::openapi::ErrorSchema),
+        (status = 409, body = crate::http::openapi::ErrorSchema, description = "The site has 75 webhooks of this trigger type (Webflow's limit)"),
         (status = 413, body = crate::http::openapi::ErrorSchema),
         (status = 429, body = crate::http::openapi::ErrorSchema),
     ),
