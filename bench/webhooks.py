@@ -68,6 +68,9 @@ def post_form(url, fields, file_bytes, content_type):
 
 class Receiver(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections under load, and each dropped SYN
+    # costs the sender a 1 s retransmission: the receiver's own delay, not assetd's.
+    request_queue_size = 256
 
     def __init__(self):
         self.arrived = {}  # (trigger, key) -> time.monotonic() of the first arrival
