@@ -18,6 +18,7 @@ use assetd::scopes::Scopes;
 use assetd::tokens::TokenHash;
 use assetd::webhook_events::Trigger;
 use assetd::webhook_signature::SigningSecret;
+use assetd::webhooks::status::{Ended, StatusBook};
 use chrono::{Duration, DurationRound, TimeDelta, Utc};
 
 fn now() -> chrono::DateTime<Utc> {
@@ -1208,9 +1209,13 @@ async fn webhook_outbox(meta: Arc<dyn MetaStore>) {
     // Delivered: gone. Failed: due again at its retry time, with the webhook's other due
     // events held until then. Released: due at once. An expired lease: claimable again.
     let (ok, rest): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|d| d.webhook_id == changed);
+    // The status is reported apart, as the delivery worker does.
+    let book = StatusBook::default();
     meta.finish_delivery(&ok[0], DeliveryOutcome::Delivered { status: 200 }, t)
         .await
         .unwrap();
+    book.note(changed, ok[0].event_id, Ended::Delivered(200), t);
+    meta.report_delivery_status(&book.take()).await.unwrap();
     let status = meta.get_webhook(changed).await.unwrap().unwrap().status;
     assert_eq!(
         (status.pending, status.delivered, status.failures),
@@ -1230,6 +1235,13 @@ async fn webhook_outbox(meta: Arc<dyn MetaStore>) {
     )
     .await
     .unwrap();
+    book.note(
+        created,
+        rest[0].event_id,
+        Ended::Failed(Some(503), "down".into()),
+        t,
+    );
+    meta.report_delivery_status(&book.take()).await.unwrap();
     let again = meta.claim_deliveries(t, lease, 10).await.unwrap();
     assert!(again.is_empty(), "held behind the failure: {again:?}");
     let lease = retry_at + Duration::seconds(60);
@@ -1266,8 +1278,19 @@ async fn webhook_outbox(meta: Arc<dyn MetaStore>) {
     )
     .await
     .unwrap();
+    book.note(
+        created,
+        due[0].event_id,
+        Ended::GaveUp(None, "timed out".into()),
+        after_lease,
+    );
+    meta.report_delivery_status(&book.take()).await.unwrap();
     let status = meta.get_webhook(created).await.unwrap().unwrap().status;
-    assert_eq!((status.pending, status.given_up), (1, 1));
+    assert_eq!(
+        (status.pending, status.given_up, status.failures),
+        (1, 1, 2)
+    );
+    assert_eq!(status.last_status, None);
     // Deleting the webhook drops what it had left; a site being deleted loses its webhooks
     // and takes no new one.
     assert!(meta.delete_webhook(created).await.unwrap());

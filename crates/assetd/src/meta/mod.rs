@@ -380,6 +380,32 @@ pub enum DeliveryOutcome<'a> {
     },
 }
 
+/// What a delivery worker learned about one webhook's attempts since its last report, applied
+/// to the webhook's status in one statement (see [`MetaStore::report_delivery_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The webhook.
+    pub webhook_id: ObjectId,
+    /// Events delivered.
+    pub delivered: i64,
+    /// Events given up on.
+    pub given_up: i64,
+    /// Whether an attempt succeeded: then `failures` replaces the count, else adds to it.
+    pub succeeded: bool,
+    /// Failed attempts (after the last success, if one succeeded).
+    pub failures: i64,
+    /// The last success.
+    pub last_triggered: Option<DateTime<Utc>>,
+    /// The last attempt.
+    pub last_attempt_at: DateTime<Utc>,
+    /// Its status code, if the receiver answered.
+    pub last_status: Option<i64>,
+    /// Its error, if it failed.
+    pub last_error: Option<String>,
+    /// Its event.
+    pub last_event_id: ObjectId,
+}
+
 /// Until when a deleted asset's key must be deleted again: the end of its upload window if its
 /// bytes never arrived (a client may still post them), else no later than now.
 pub fn keep_until(asset: &Asset, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -719,13 +745,17 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<Vec<Delivery>, MetaError>;
     /// Records how an attempt ended: removes a delivered or given-up event, or schedules the
     /// next attempt (and holds the webhook's other due events until then, so a receiver that
-    /// is down gets one attempt per step of the backoff, not one per event).
+    /// is down gets one attempt per step of the backoff, not one per event). The webhook's
+    /// status is reported apart ([`Self::report_delivery_status`]), so concurrent deliveries
+    /// of one webhook do not take turns at its row.
     async fn finish_delivery(
         &self,
         delivery: &Delivery,
         outcome: DeliveryOutcome<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), MetaError>;
+    /// Applies what a worker learned about webhooks' attempts to their status.
+    async fn report_delivery_status(&self, reports: &[StatusReport]) -> Result<(), MetaError>;
     /// Gives a leased delivery back unattempted (the node is stopping), due at once.
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), MetaError>;
     /// Notified after this node commits a change that queued webhook events (other nodes'

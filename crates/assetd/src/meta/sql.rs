@@ -23,8 +23,8 @@ use super::statements::values_list;
 use super::webhooks::{enqueue_asset_event, enqueue_folder_event, listened};
 use super::{
     Asset, AssetChanges, AssetCounts, AssetState, DeletedTree, Delivery, DeliveryOutcome, Folder,
-    FolderChanges, MetaError, MetaStore, Page, PageRequest, Site, SiteSummary, TokenGrant,
-    TokenInfo, Variant, VariantJob, VariantOutcome, Webhook, keep_until, rows,
+    FolderChanges, MetaError, MetaStore, Page, PageRequest, Site, SiteSummary, StatusReport,
+    TokenGrant, TokenInfo, Variant, VariantJob, VariantOutcome, Webhook, keep_until, rows,
     variant_outcome_columns,
 };
 use crate::ids::ObjectId;
@@ -1324,6 +1324,10 @@ where
         now: DateTime<Utc>,
     ) -> Result<(), MetaError> {
         self.record_delivery(delivery, outcome, now).await
+    }
+
+    async fn report_delivery_status(&self, reports: &[StatusReport]) -> Result<(), MetaError> {
+        self.apply_status_reports(reports).await
     }
 
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), MetaError> {

@@ -13,7 +13,8 @@ use super::dialect::Dialect;
 use super::rows::{self, SqlRow, decode_error};
 use super::sql::{SqlMeta, is_foreign_key_violation};
 use super::{
-    Asset, Delivery, DeliveryOutcome, DeliveryStatus, Folder, MetaError, Page, PageRequest, Webhook,
+    Asset, Delivery, DeliveryOutcome, DeliveryStatus, Folder, MetaError, Page, PageRequest,
+    StatusReport, Webhook,
 };
 use crate::ids::ObjectId;
 use crate::timestamp::{from_millis, to_millis};
@@ -242,6 +243,7 @@ where
     for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<i64>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
 {
     pub(super) async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), MetaError> {
         // Not for a site being deleted (a token's cached grant may still show it): its
@@ -416,81 +418,68 @@ where
             delivery.event_id.to_string(),
             delivery.webhook_id.to_string(),
         );
-        let mut tx = self.begin_write().await?;
-        match outcome {
-            DeliveryOutcome::Delivered { status } => {
+        let retry_at = match outcome {
+            DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Failed { retry_at: None, .. } => {
                 sqlx::query("DELETE FROM webhook_outbox WHERE event_id = $1 AND webhook_id = $2")
                     .bind(event.as_str())
                     .bind(hook.as_str())
-                    .execute(&mut *tx)
+                    .execute(&self.pool)
                     .await?;
-                sqlx::query(
-                    "UPDATE webhooks SET last_triggered = $1, last_attempt_at = $1, \
-                     last_status = $2, last_error = NULL, last_event_id = $3, failures = 0, \
-                     delivered = delivered + 1 WHERE id = $4",
-                )
-                .bind(to_millis(now))
-                .bind(i64::from(status))
-                .bind(event.as_str())
-                .bind(hook.as_str())
-                .execute(&mut *tx)
-                .await?;
+                return Ok(());
             }
             DeliveryOutcome::Failed {
-                status,
-                error,
-                retry_at,
-            } => {
-                match retry_at {
-                    Some(at) => {
-                        sqlx::query(
-                            "UPDATE webhook_outbox SET next_attempt_at = $1, lease_until = 0 \
-                             WHERE event_id = $2 AND webhook_id = $3",
-                        )
-                        .bind(to_millis(at))
-                        .bind(event.as_str())
-                        .bind(hook.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                        // The receiver is failing: its other events wait for the same attempt
-                        // time rather than each taking a timeout now.
-                        sqlx::query(
-                            "UPDATE webhook_outbox SET next_attempt_at = $1 \
-                             WHERE webhook_id = $2 AND next_attempt_at < $1 AND lease_until <= $3",
-                        )
-                        .bind(to_millis(at))
-                        .bind(hook.as_str())
-                        .bind(to_millis(now))
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    None => {
-                        sqlx::query(
-                            "DELETE FROM webhook_outbox WHERE event_id = $1 AND webhook_id = $2",
-                        )
-                        .bind(event.as_str())
-                        .bind(hook.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                let gave_up = i64::from(retry_at.is_none());
-                sqlx::query(
-                    "UPDATE webhooks SET last_attempt_at = $1, last_status = $2, \
-                     last_error = $3, last_event_id = $4, failures = failures + 1, \
-                     given_up = given_up + $5 WHERE id = $6",
-                )
-                .bind(to_millis(now))
-                .bind(status.map(i64::from))
-                .bind(error)
-                .bind(event.as_str())
-                .bind(gave_up)
-                .bind(hook.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+                retry_at: Some(at), ..
+            } => at,
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE webhook_outbox SET next_attempt_at = $1, lease_until = 0 \
+             WHERE event_id = $2 AND webhook_id = $3",
+        )
+        .bind(to_millis(retry_at))
+        .bind(event.as_str())
+        .bind(hook.as_str())
+        .execute(&mut *tx)
+        .await?;
+        // The receiver is failing: its other events wait for the same attempt time rather than
+        // each taking a timeout now.
+        sqlx::query(
+            "UPDATE webhook_outbox SET next_attempt_at = $1 \
+             WHERE webhook_id = $2 AND next_attempt_at < $1 AND lease_until <= $3",
+        )
+        .bind(to_millis(retry_at))
+        .bind(hook.as_str())
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn apply_status_reports(
+        &self,
+        reports: &[StatusReport],
+    ) -> Result<(), MetaError> {
+        for report in reports {
+            sqlx::query(
+                "UPDATE webhooks SET delivered = delivered + $1, given_up = given_up + $2, \
+                 failures = CASE WHEN CAST($3 AS BOOLEAN) THEN $4 ELSE failures + $4 END, \
+                 last_triggered = COALESCE($5, last_triggered), last_attempt_at = $6, \
+                 last_status = $7, last_error = $8, last_event_id = $9 WHERE id = $10",
+            )
+            .bind(report.delivered)
+            .bind(report.given_up)
+            .bind(report.succeeded)
+            .bind(report.failures)
+            .bind(report.last_triggered.map(to_millis))
+            .bind(to_millis(report.last_attempt_at))
+            .bind(report.last_status)
+            .bind(report.last_error.as_deref())
+            .bind(report.last_event_id.to_string())
+            .bind(report.webhook_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        }
         Ok(())
     }
 

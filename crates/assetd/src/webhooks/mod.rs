@@ -16,6 +16,7 @@
 
 pub mod schedule;
 pub mod send;
+pub mod status;
 pub mod target;
 
 use std::sync::Arc;
@@ -32,11 +33,14 @@ use crate::urls::UrlPlan;
 use crate::webhook_events::render;
 use schedule::RetrySchedule;
 use send::{Attempt, Sender};
+use status::{Ended, StatusBook};
 
 pub use crate::config::WebhookSettings;
 
 /// How often an idle worker looks for events queued by other nodes or due for a retry.
 const POLL: Duration = Duration::from_millis(500);
+/// How often the webhooks' delivery status is written (see [`status`]).
+const STATUS_EVERY: Duration = Duration::from_millis(250);
 
 /// What the worker works with.
 #[derive(Clone)]
@@ -60,7 +64,11 @@ pub struct StartError(#[from] reqwest::Error);
 /// leases of attempts under way and returns.
 pub fn spawn(work: WebhookWork, background: &Background) -> Result<(), StartError> {
     let sender = Sender::new(Arc::new(work.settings.allow.clone()), work.settings.timeout)?;
-    let worker = Arc::new(Worker { work, sender });
+    let worker = Arc::new(Worker {
+        work,
+        sender,
+        status: StatusBook::default(),
+    });
     background.spawn(|stop| worker.run(stop));
     Ok(())
 }
@@ -68,6 +76,7 @@ pub fn spawn(work: WebhookWork, background: &Background) -> Result<(), StartErro
 struct Worker {
     work: WebhookWork,
     sender: Sender,
+    status: StatusBook,
 }
 
 impl Worker {
@@ -86,6 +95,8 @@ impl Worker {
         let attempts = TaskTracker::new();
         // Past a crash, an attempt's lease outlives it by this much.
         let lease = self.work.settings.timeout + Duration::from_secs(30);
+        let mut status_every = tokio::time::interval(STATUS_EVERY);
+        status_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let free = slots.available_permits();
             let mut full = false;
@@ -121,16 +132,33 @@ impl Worker {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = slots.clone().acquire_owned() => continue,
+                    _ = status_every.tick() => {
+                        self.write_status().await;
+                        continue;
+                    }
                 }
             }
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = signal.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
+                _ = status_every.tick() => self.write_status().await,
             }
         }
         attempts.close();
         attempts.wait().await;
+        self.write_status().await;
+    }
+
+    /// Writes the status noted since the last time (kept for the next time if that fails).
+    async fn write_status(&self) {
+        let reports = self.status.take();
+        if reports.is_empty() {
+            return;
+        }
+        if let Err(e) = self.work.meta.report_delivery_status(&reports).await {
+            tracing::warn!(error = %e, "writing webhook delivery status failed");
+        }
     }
 
     /// One attempt and its record; stopped midway, the lease is given back.
@@ -145,10 +173,11 @@ impl Worker {
             attempt = self.attempt(&delivery) => attempt,
         };
         let now = Utc::now();
-        let (outcome, error);
+        let (outcome, error, ended);
         match &attempt {
             Attempt::Delivered(status) => {
                 outcome = DeliveryOutcome::Delivered { status: *status };
+                ended = Ended::Delivered(*status);
                 let lag = (now - delivery.created_at).to_std().ok();
                 self.work.metrics.webhook_attempt("delivered", lag);
             }
@@ -169,6 +198,11 @@ impl Worker {
                     tracing::warn!(webhook = %delivery.webhook_id, event = %delivery.event_id,
                         error = %error, "webhook delivery given up");
                 }
+                ended = if retry_at.is_some() {
+                    Ended::Failed(*status, error.clone())
+                } else {
+                    Ended::GaveUp(*status, error.clone())
+                };
                 outcome = DeliveryOutcome::Failed {
                     status: *status,
                     error: &error,
@@ -176,6 +210,8 @@ impl Worker {
                 };
             }
         }
+        self.status
+            .note(delivery.webhook_id, delivery.event_id, ended, now);
         if let Err(e) = self
             .work
             .meta
