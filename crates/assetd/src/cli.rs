@@ -227,6 +227,7 @@ async fn serve(
         &background,
     );
     state.confirmer.spawn(&background);
+    state.spawn_webhook_worker(&background)?;
     if let Some(seeded) = announce {
         // Last, right before the accept loop: a client that reads this line can connect.
         let mut out = std::io::stdout().lock();

@@ -482,6 +482,33 @@ pub struct ServeArgs {
     #[arg(long, env = "ASSETD_SWEEP_INTERVAL_SECS", default_value_t = 60)]
     pub sweep_interval_secs: u64,
 
+    /// Address ranges webhooks may target although they are internal (loopback, private,
+    /// link-local, unique-local, CGNAT, metadata…), as CIDRs, comma-separated
+    /// (`127.0.0.0/8,10.1.0.0/16`). Without it, such targets are refused.
+    #[arg(long, env = "ASSETD_WEBHOOK_ALLOW", value_delimiter = ',')]
+    pub webhook_allow: Vec<String>,
+
+    /// Seconds a webhook delivery attempt may take (connect, send, response head).
+    #[arg(long, env = "ASSETD_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+
+    /// Webhook deliveries in flight at once, per node.
+    #[arg(long, env = "ASSETD_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: usize,
+
+    /// Milliseconds before the first retry of a failed webhook delivery; each further retry
+    /// waits twice as long, up to `--webhook-retry-max-secs`.
+    #[arg(long, env = "ASSETD_WEBHOOK_RETRY_BASE_MS", default_value_t = 5000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// Longest wait between two attempts of a webhook delivery, in seconds.
+    #[arg(long, env = "ASSETD_WEBHOOK_RETRY_MAX_SECS", default_value_t = 3600)]
+    pub webhook_retry_max_secs: u64,
+
+    /// Seconds after an event its webhook delivery is given up (default 24 h).
+    #[arg(long, env = "ASSETD_WEBHOOK_GIVE_UP_SECS", default_value_t = 86_400)]
+    pub webhook_give_up_secs: u64,
+
     /// Serve the upload page's files from this directory instead of the copies compiled into
     /// the binary (for working on the page without rebuilding).
     #[arg(long, env = "ASSETD_WEB_DIR")]
@@ -564,6 +591,23 @@ pub fn variant_formats(
     })
 }
 
+/// How webhooks are delivered (see `webhooks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// The internal ranges webhooks may target anyway.
+    pub allow: crate::webhook_targets::AddressPolicy,
+    /// Longest attempt.
+    pub timeout: Duration,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// Wait before the first retry.
+    pub retry_base: Duration,
+    /// Longest wait between attempts.
+    pub retry_max: Duration,
+    /// How long after its event a delivery is given up.
+    pub give_up_after: Duration,
+}
+
 /// Where asset bytes live, read once from the flags: every other part of assetd asks this
 /// instead of the flags.
 #[derive(Debug, Clone)]
@@ -608,6 +652,9 @@ pub enum ConfigError {
     /// `--variant-formats` leaves out `original`.
     #[error("--variant-formats must include original (e.g. original,webp)")]
     VariantFormats,
+    /// A `--webhook-allow` range is not a CIDR.
+    #[error(transparent)]
+    WebhookAllow(#[from] crate::webhook_targets::BadRange),
 }
 
 /// S3 URL style.
@@ -673,6 +720,8 @@ pub struct Settings {
     pub delivery_cache_ttl: Duration,
     /// Bytes the delivery cache may hold.
     pub delivery_cache_bytes: usize,
+    /// Webhook delivery.
+    pub webhooks: WebhookSettings,
 }
 
 impl Settings {
@@ -723,6 +772,14 @@ impl Settings {
                 workers: args.variant_workers,
                 max_pixels: args.variant_max_pixels,
                 formats: variant_formats(&args.variant_formats)?,
+            },
+            webhooks: WebhookSettings {
+                allow: crate::webhook_targets::AddressPolicy::new(&args.webhook_allow)?,
+                timeout: Duration::from_secs(args.webhook_timeout_secs.max(1)),
+                concurrency: args.webhook_concurrency.max(1),
+                retry_base: Duration::from_millis(args.webhook_retry_base_ms.max(1)),
+                retry_max: Duration::from_secs(args.webhook_retry_max_secs.max(1)),
+                give_up_after: Duration::from_secs(args.webhook_give_up_secs),
             },
         })
     }

@@ -44,4 +44,8 @@ pub mod upload_signer;
 pub mod urls;
 pub mod variant_plan;
 pub mod variants;
+pub mod webhook_events;
+pub mod webhook_signature;
+pub mod webhook_targets;
+pub mod webhooks;
 pub mod zero_copy;

@@ -29,6 +29,8 @@ pub struct Metrics {
     assets: IntGaugeVec,
     /// Bytes of stored files delivered with `sendfile` (zero-copy).
     pub sendfile_bytes: IntCounter,
+    webhook_attempts: IntCounterVec,
+    webhook_lag: prometheus::Histogram,
 }
 
 impl Default for Metrics {
@@ -76,6 +78,24 @@ impl Metrics {
             "Bytes of stored files delivered with sendfile, without a copy through assetd",
         )
         .expect("valid metric");
+        let webhook_attempts = IntCounterVec::new(
+            Opts::new(
+                "webhook_attempts_total",
+                "Webhook delivery attempts by outcome (delivered, failed, given_up)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let webhook_lag = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "webhook_delivery_lag_seconds",
+                "Time from an event to its successful delivery",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0, 86400.0,
+            ]),
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -83,6 +103,8 @@ impl Metrics {
             Box::new(upload_bytes.clone()),
             Box::new(assets.clone()),
             Box::new(sendfile_bytes.clone()),
+            Box::new(webhook_attempts.clone()),
+            Box::new(webhook_lag.clone()),
         ] {
             registry
                 .register(collector)
@@ -96,6 +118,16 @@ impl Metrics {
             upload_bytes,
             assets,
             sendfile_bytes,
+            webhook_attempts,
+            webhook_lag,
+        }
+    }
+
+    /// Records one webhook delivery attempt; `lag` (event to delivery) when it succeeded.
+    pub fn webhook_attempt(&self, outcome: &str, lag: Option<std::time::Duration>) {
+        self.webhook_attempts.with_label_values(&[outcome]).inc();
+        if let Some(lag) = lag {
+            self.webhook_lag.observe(lag.as_secs_f64());
         }
     }
 

@@ -1,11 +1,12 @@
-//! Deleting a site: every asset, variant, folder, token grant and stored byte of it, and nothing
-//! of another site.
+//! Deleting a site: every asset, variant, folder, token grant, webhook (with its undelivered
+//! events) and stored byte of it, and nothing of another site.
 //!
 //! In steps, each safe to stop after and to run again (by `assetd site delete`, or by the sweep,
 //! which finishes any deletion a crash or an interrupt left midway):
-//! 1. the site is marked as being deleted and every token's grant to it is removed, in one
-//!    transaction: the API stops showing it, and its tokens stop reaching it within the nodes'
-//!    token cache TTL;
+//! 1. the site is marked as being deleted and every token's grant to it and every webhook of it
+//!    (their outbox rows cascade) are removed, in one transaction: the API stops showing it, its
+//!    tokens stop reaching it within the nodes' token cache TTL, and the deletion of its assets
+//!    notifies nobody;
 //! 2. its assets are deleted in batches, each through the same delete as the API's, which queues
 //!    the asset's and its variants' keys in the transaction that removes the rows;
 //! 3. its folders, once no asset is left;

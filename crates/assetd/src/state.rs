@@ -51,6 +51,24 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Starts the webhook delivery worker (see [`crate::webhooks`]).
+    pub fn spawn_webhook_worker(
+        &self,
+        background: &crate::background::Background,
+    ) -> Result<(), crate::webhooks::StartError> {
+        crate::webhooks::spawn(
+            crate::webhooks::WebhookWork {
+                meta: self.meta.clone(),
+                urls: self.settings.urls.clone(),
+                settings: self.settings.webhooks.clone(),
+                metrics: self.metrics.clone(),
+            },
+            background,
+        )
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = SharedState;
 

@@ -11,11 +11,14 @@ use assetd::ids::ObjectId;
 use assetd::meta::postgres::PostgresMeta;
 use assetd::meta::sqlite::SqliteMeta;
 use assetd::meta::{
-    Asset, AssetChanges, AssetState, MetaError, MetaStore, PageRequest, Replacement, Site, Variant,
-    VariantOutcome, VariantState,
+    Asset, AssetChanges, AssetState, DeliveryOutcome, DeliveryStatus, MetaError, MetaStore,
+    PageRequest, Replacement, Site, Variant, VariantOutcome, VariantState, Webhook,
 };
 use assetd::scopes::Scopes;
 use assetd::tokens::TokenHash;
+use assetd::webhook_events::Trigger;
+use assetd::webhook_signature::SigningSecret;
+use assetd::webhooks::status::{Ended, StatusBook};
 use chrono::{Duration, DurationRound, TimeDelta, Utc};
 
 fn now() -> chrono::DateTime<Utc> {
@@ -1338,6 +1341,196 @@ async fn replacements(meta: Arc<dyn MetaStore>) {
     assert!(meta.open_replacements(t1, 10).await.unwrap().is_empty());
 }
 
+async fn webhook(meta: &dyn MetaStore, site: ObjectId, trigger: Trigger) -> ObjectId {
+    let id = ObjectId::generate(now());
+    meta.create_webhook(&Webhook {
+        id,
+        site_id: site,
+        trigger,
+        url: "http://127.0.0.1:9/hook".into(),
+        secret: SigningSecret::generate(),
+        created_on: now(),
+        status: DeliveryStatus::default(),
+    })
+    .await
+    .unwrap();
+    id
+}
+
+async fn webhook_outbox(meta: Arc<dyn MetaStore>) {
+    let s = site(meta.as_ref()).await;
+    let quiet = site(meta.as_ref()).await;
+    let created = webhook(meta.as_ref(), s, Trigger::AssetCreated).await;
+    let changed = webhook(meta.as_ref(), s, Trigger::AssetChanged).await;
+    let t = now();
+    // Events in the change's transaction, for the site's listening webhooks only; an upload
+    // marked again is no new event, nor is another site's upload.
+    let a = uploaded(meta.as_ref(), s, None, "a.png", t).await;
+    assert!(meta.mark_uploaded(a.id, 5, t).await.unwrap());
+    uploaded(meta.as_ref(), quiet, None, "q.txt", t).await;
+    let b = asset(s, None, "b.txt", t);
+    meta.insert_asset(&b).await.unwrap();
+    assert!(meta.mark_uploaded(b.id, 3, t).await.unwrap());
+    let changes = AssetChanges {
+        display_name: Some("renamed".into()),
+        ..AssetChanges::default()
+    };
+    meta.update_asset(a.id, &changes, t).await.unwrap().unwrap();
+    let pending = |id| {
+        let meta = meta.clone();
+        async move { meta.get_webhook(id).await.unwrap().unwrap().status.pending }
+    };
+    assert_eq!((pending(created).await, pending(changed).await), (2, 1));
+
+    // Concurrent claims never hand out one delivery twice.
+    let lease = t + Duration::seconds(60);
+    let claims: Vec<_> = (0..6)
+        .map(|_| {
+            let meta = meta.clone();
+            tokio::spawn(async move { meta.claim_deliveries(t, lease, 1).await.unwrap() })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claim in claims {
+        claimed.extend(claim.await.unwrap());
+    }
+    let mut keys: Vec<_> = claimed.iter().map(|d| (d.event_id, d.webhook_id)).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        claimed.len(),
+        "a delivery claimed twice: {claimed:?}"
+    );
+    assert!(claimed.len() <= 3);
+    // Leased ones are not claimed again until their lease ends.
+    let rest = meta.claim_deliveries(t, lease, 10).await.unwrap();
+    assert_eq!(claimed.len() + rest.len(), 3);
+    claimed.extend(rest);
+    assert!(
+        meta.claim_deliveries(t, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let snapshot: serde_json::Value = serde_json::from_str(&claimed[0].snapshot).unwrap();
+    assert_eq!(snapshot["site_id"], s.to_string());
+    assert!(claimed.iter().all(|d| d.attempts == 1));
+
+    // Delivered: gone. Failed: due again at its retry time, with the webhook's other due
+    // events held until then. Released: due at once. An expired lease: claimable again.
+    let (ok, rest): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|d| d.webhook_id == changed);
+    // The status is reported apart, as the delivery worker does.
+    let book = StatusBook::default();
+    meta.finish_delivery(&ok[0], DeliveryOutcome::Delivered { status: 200 }, t)
+        .await
+        .unwrap();
+    book.note(changed, ok[0].event_id, Ended::Delivered(200), t);
+    meta.report_delivery_status(&book.take()).await.unwrap();
+    let status = meta.get_webhook(changed).await.unwrap().unwrap().status;
+    assert_eq!(
+        (status.pending, status.delivered, status.failures),
+        (0, 1, 0)
+    );
+    assert_eq!(status.last_status, Some(200));
+    let retry_at = t + Duration::seconds(30);
+    meta.release_delivery(&rest[1]).await.unwrap();
+    meta.finish_delivery(
+        &rest[0],
+        DeliveryOutcome::Failed {
+            status: Some(503),
+            error: "down",
+            retry_at: Some(retry_at),
+        },
+        t,
+    )
+    .await
+    .unwrap();
+    book.note(
+        created,
+        rest[0].event_id,
+        Ended::Failed(Some(503), "down".into()),
+        t,
+    );
+    meta.report_delivery_status(&book.take()).await.unwrap();
+    let again = meta.claim_deliveries(t, lease, 10).await.unwrap();
+    assert!(again.is_empty(), "held behind the failure: {again:?}");
+    let lease = retry_at + Duration::seconds(60);
+    let due = meta.claim_deliveries(retry_at, lease, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(
+        meta.claim_deliveries(retry_at, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after_lease = lease + Duration::seconds(1);
+    let due = meta
+        .claim_deliveries(after_lease, after_lease + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 2, "claimable again once the lease ran out");
+    let mut attempts: Vec<i64> = due.iter().map(|d| d.attempts).collect();
+    attempts.sort_unstable();
+    // The released one's attempt was given back.
+    assert_eq!(attempts, [2, 3]);
+    let status = meta.get_webhook(created).await.unwrap().unwrap().status;
+    assert_eq!(status.failures, 1);
+    assert_eq!(status.last_error.as_deref(), Some("down"));
+    // Given up: gone, counted.
+    meta.finish_delivery(
+        &due[0],
+        DeliveryOutcome::Failed {
+            status: None,
+            error: "timed out",
+            retry_at: None,
+        },
+        after_lease,
+    )
+    .await
+    .unwrap();
+    book.note(
+        created,
+        due[0].event_id,
+        Ended::GaveUp(None, "timed out".into()),
+        after_lease,
+    );
+    meta.report_delivery_status(&book.take()).await.unwrap();
+    let status = meta.get_webhook(created).await.unwrap().unwrap().status;
+    assert_eq!(
+        (status.pending, status.given_up, status.failures),
+        (1, 1, 2)
+    );
+    assert_eq!(status.last_status, None);
+    // Deleting the webhook drops what it had left; a site being deleted loses its webhooks
+    // and takes no new one.
+    assert!(meta.delete_webhook(created).await.unwrap());
+    assert!(!meta.delete_webhook(created).await.unwrap());
+    assert!(
+        meta.claim_deliveries(after_lease + Duration::hours(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(meta.start_site_deletion(s, t).await.unwrap());
+    assert!(meta.get_webhook(changed).await.unwrap().is_none());
+    let refused = meta
+        .create_webhook(&Webhook {
+            id: ObjectId::generate(t),
+            site_id: s,
+            trigger: Trigger::AssetDeleted,
+            url: "http://127.0.0.1:9/".into(),
+            secret: SigningSecret::generate(),
+            created_on: t,
+            status: DeliveryStatus::default(),
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(MetaError::UnknownSite(_))),
+        "{refused:?}"
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1380,6 +1573,7 @@ conformance!(
     deep_skips_in_a_tree,
     scrub_cursors,
     replacements,
+    webhook_outbox,
 );
 
 /// The WAL's checkpoint sequence number (bytes 12..16 of its header, big-endian), which SQLite

@@ -18,6 +18,9 @@ const DOMAIN: &[&str] = &[
     "tokens",
     "urls",
     "variant_plan",
+    "webhook_events",
+    "webhook_signature",
+    "webhook_targets",
 ];
 
 /// Layers that may use only the domain.
@@ -41,6 +44,7 @@ const SERVICES: &[&str] = &[
     "token_usage",
     "upload_signer",
     "variants",
+    "webhooks",
 ];
 
 /// What sits above the services.

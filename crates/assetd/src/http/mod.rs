@@ -27,6 +27,7 @@ pub mod sites;
 pub mod update_asset;
 pub mod update_folder;
 pub mod web;
+pub mod webhooks;
 
 use std::convert::Infallible;
 
@@ -78,6 +79,14 @@ pub fn router(state: AppState) -> Router {
             get(get_folder::get_folder)
                 .patch(update_folder::update_folder)
                 .delete(delete_folder::delete_folder),
+        )
+        .route(
+            "/sites/{site_id}/webhooks",
+            get(webhooks::list::list_webhooks).post(webhooks::create::create_webhook),
+        )
+        .route(
+            "/webhooks/{webhook_id}",
+            get(webhooks::get::get_webhook).delete(webhooks::delete::delete_webhook),
         )
         .route("/sites", get(sites::list_sites))
         .route("/sites/{site_id}", get(sites::get_site))

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::http::{
     create_asset, create_folder, delete_asset, delete_folder, get_asset, get_folder, list_assets,
-    list_folders, model, replace_asset, update_asset, update_folder,
+    list_folders, model, replace_asset, update_asset, update_folder, webhooks,
 };
 
 /// Webflow's error body.
@@ -48,7 +48,11 @@ impl Modify for BearerAuth {
         description = "Webflow Data API v2, Assets endpoints, as served by assetd. assetd's own \
             extensions, which Webflow's API does not have: `parentFolder` in Update Asset (move), \
             Replace Asset (tag `Assets (assetd extension)`), Update Asset Folder and Delete Asset \
-            Folder (tag `Asset Folders (assetd extension)`)."
+            Folder (tag `Asset Folders (assetd extension)`); asset webhooks in the shape of \
+            Webflow's webhook API, with assetd's own trigger types `asset_created`, \
+            `asset_changed`, `asset_replaced`, `asset_deleted` and `asset_folder_changed`, \
+            deliveries signed as Webflow signs its own (`x-webflow-timestamp`, \
+            `x-webflow-signature`) and retried for 24 h (tag `Webhooks (assetd extension)`)."
     ),
     paths(
         create_asset::create_asset,
@@ -62,6 +66,10 @@ impl Modify for BearerAuth {
         get_folder::get_folder,
         update_folder::update_folder,
         delete_folder::delete_folder,
+        webhooks::list::list_webhooks,
+        webhooks::create::create_webhook,
+        webhooks::get::get_webhook,
+        webhooks::delete::delete_webhook,
     ),
     components(schemas(
         ErrorSchema,
@@ -79,6 +87,11 @@ impl Modify for BearerAuth {
         replace_asset::ReplaceAssetSchema,
         create_folder::FolderCreateSchema,
         update_folder::FolderUpdateSchema,
+        webhooks::WebhookBody,
+        webhooks::WebhookList,
+        webhooks::DeliveriesBody,
+        webhooks::LastAttemptBody,
+        webhooks::create::WebhookCreateSchema,
     )),
     modifiers(&BearerAuth)
 )]

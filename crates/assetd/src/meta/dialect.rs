@@ -68,13 +68,16 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
     /// Ids as bound for [`Self::IN_ID_LIST`].
     fn id_list(ids: &[ObjectId]) -> Result<Self::IdList, MetaError>;
 
-    /// See [`super::MetaStore::mark_uploaded`].
+    /// See [`super::MetaStore::mark_uploaded`]; also queues an `asset_created` event (with id
+    /// `event`) for the site's webhooks in the same transaction when the asset was not uploaded
+    /// before. `None` if the asset does not exist, else how many deliveries were queued.
     fn mark_uploaded(
         pool: &Pool<Self::Db>,
         id: ObjectId,
         size: i64,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, MetaError>> + Send;
+        event: ObjectId,
+    ) -> impl Future<Output = Result<Option<u64>, MetaError>> + Send;
 
     /// See [`super::MetaStore::claim_variant_job`].
     fn claim_variant_job(

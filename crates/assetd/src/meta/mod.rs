@@ -12,6 +12,7 @@ mod rows;
 pub mod sql;
 pub mod sqlite;
 mod statements;
+pub mod webhooks;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,6 +20,8 @@ use chrono::{DateTime, Utc};
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
 use crate::tokens::TokenHash;
+use crate::webhook_events::Trigger;
+use crate::webhook_signature::SigningSecret;
 
 /// A site: the owner of assets and folders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,6 +356,114 @@ impl AssetCounts {
     pub fn total(&self) -> i64 {
         self.pending + self.uploaded + self.failed
     }
+}
+
+/// A webhook as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Its id.
+    pub id: ObjectId,
+    /// The site whose events it receives.
+    pub site_id: ObjectId,
+    /// The events it receives.
+    pub trigger: Trigger,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// What deliveries are signed with.
+    pub secret: SigningSecret,
+    /// Creation time.
+    pub created_on: DateTime<Utc>,
+    /// How its deliveries went (all zero for a new webhook).
+    pub status: DeliveryStatus,
+}
+
+/// How a webhook's deliveries went, as GET /v2/webhooks/{id} shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryStatus {
+    /// When a delivery last succeeded (Webflow's `lastTriggered`).
+    pub last_triggered: Option<DateTime<Utc>>,
+    /// When a delivery was last attempted.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The receiver's status code at that attempt, if it answered.
+    pub last_status: Option<i64>,
+    /// Why that attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// The event of that attempt.
+    pub last_event_id: Option<ObjectId>,
+    /// Attempts that failed since the last success.
+    pub failures: i64,
+    /// Events delivered.
+    pub delivered: i64,
+    /// Events given up on.
+    pub given_up: i64,
+    /// Events waiting for delivery.
+    pub pending: i64,
+}
+
+/// A leased delivery: one event for one webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The event (the same for every webhook it goes to).
+    pub event_id: ObjectId,
+    /// The webhook.
+    pub webhook_id: ObjectId,
+    /// What happened.
+    pub trigger: Trigger,
+    /// The snapshot stored with the event (see [`crate::webhook_events`]).
+    pub snapshot: String,
+    /// When the event happened.
+    pub created_at: DateTime<Utc>,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// The webhook's URL.
+    pub url: String,
+    /// The webhook's secret.
+    pub secret: SigningSecret,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome<'a> {
+    /// The receiver answered 2xx: the event is delivered.
+    Delivered {
+        /// Its status code.
+        status: u16,
+    },
+    /// It failed: tried again at `retry_at`, or given up (`None`).
+    Failed {
+        /// The receiver's status code, if it answered.
+        status: Option<u16>,
+        /// Why, for the webhook's status.
+        error: &'a str,
+        /// When to try again; `None` gives up on the event.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// What a delivery worker learned about one webhook's attempts since its last report, applied
+/// to the webhook's status in one statement (see [`MetaStore::report_delivery_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The webhook.
+    pub webhook_id: ObjectId,
+    /// Events delivered.
+    pub delivered: i64,
+    /// Events given up on.
+    pub given_up: i64,
+    /// Whether an attempt succeeded: then `failures` replaces the count, else adds to it.
+    pub succeeded: bool,
+    /// Failed attempts (after the last success, if one succeeded).
+    pub failures: i64,
+    /// The last success.
+    pub last_triggered: Option<DateTime<Utc>>,
+    /// The last attempt.
+    pub last_attempt_at: DateTime<Utc>,
+    /// Its status code, if the receiver answered.
+    pub last_status: Option<i64>,
+    /// Its error, if it failed.
+    pub last_error: Option<String>,
+    /// Its event.
+    pub last_event_id: ObjectId,
 }
 
 /// Until when a deleted asset's key must be deleted again: the end of its upload window if its
@@ -725,6 +836,44 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<Vec<Replacement>, MetaError>;
     /// The uploaded asset that `key` was a file or variant of before a replacement.
     async fn retired_key_owner(&self, key: &str) -> Result<Option<Asset>, MetaError>;
+    /// Stores a new webhook (its status is ignored). `UnknownSite` if the site does not exist.
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<(), MetaError>;
+    /// A page of a site's webhooks, oldest first.
+    async fn list_webhooks(
+        &self,
+        site: ObjectId,
+        page: PageRequest,
+    ) -> Result<Page<Webhook>, MetaError>;
+    /// Reads a webhook with its delivery status.
+    async fn get_webhook(&self, id: ObjectId) -> Result<Option<Webhook>, MetaError>;
+    /// Deletes a webhook and its undelivered events. Returns false if it does not exist.
+    async fn delete_webhook(&self, id: ObjectId) -> Result<bool, MetaError>;
+    /// Leases up to `limit` due deliveries (oldest due first) until `lease_until`, counting the
+    /// attempt: no other worker, on this node or another, takes them meanwhile.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, MetaError>;
+    /// Records how an attempt ended: removes a delivered or given-up event, or schedules the
+    /// next attempt (and holds the webhook's other due events until then, so a receiver that
+    /// is down gets one attempt per step of the backoff, not one per event). The webhook's
+    /// status is reported apart ([`Self::report_delivery_status`]), so concurrent deliveries
+    /// of one webhook do not take turns at its row.
+    async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        outcome: DeliveryOutcome<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError>;
+    /// Applies what a worker learned about webhooks' attempts to their status.
+    async fn report_delivery_status(&self, reports: &[StatusReport]) -> Result<(), MetaError>;
+    /// Gives a leased delivery back unattempted (the node is stopping), due at once.
+    async fn release_delivery(&self, delivery: &Delivery) -> Result<(), MetaError>;
+    /// Notified after this node commits a change that queued webhook events (other nodes'
+    /// events are found by polling).
+    fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
 }
 
 #[cfg(test)]

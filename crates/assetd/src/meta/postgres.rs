@@ -52,6 +52,7 @@ impl SqlMeta<Pg> {
         Ok(Self {
             pool,
             inserts,
+            outbox: Default::default(),
             dialect: Pg,
         })
     }
@@ -211,27 +212,40 @@ impl Dialect for Pg {
         id: ObjectId,
         size: i64,
         now: DateTime<Utc>,
-    ) -> Result<bool, MetaError> {
-        // One statement, so one round trip and atomic without a transaction: the update, and
-        // for an image its variant job, which the data-modifying CTE inserts from the updated
-        // row.
-        let updated: i64 = sqlx::query_scalar(
-            "WITH updated AS ( \
-               UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 WHERE id = $3 \
-               RETURNING id, content_type), \
+        event: ObjectId,
+    ) -> Result<Option<u64>, MetaError> {
+        // One statement, so one round trip and atomic without a transaction: the update, for an
+        // image its variant job, and for an asset not uploaded before an `asset_created` event
+        // per listening webhook, which the data-modifying CTEs insert from the updated row (the
+        // event's snapshot is that row as JSON, `row_to_json`, which `webhook_events` reads by
+        // its column names).
+        let (updated, queued): (i64, i64) = sqlx::query_as(
+            "WITH before AS ( \
+               SELECT id, state AS old_state FROM assets WHERE id = $3 FOR UPDATE), \
+             updated AS ( \
+               UPDATE assets a SET state = 'uploaded', size = $1, last_updated = $2 \
+               FROM before b WHERE a.id = b.id RETURNING a.*, b.old_state), \
              queued AS ( \
                INSERT INTO variant_jobs (asset_id, queued_at) \
                SELECT id, $2 FROM updated WHERE content_type = ANY($4) \
-               ON CONFLICT (asset_id) DO NOTHING) \
-             SELECT count(*) FROM updated",
+               ON CONFLICT (asset_id) DO NOTHING), \
+             events AS ( \
+               INSERT INTO webhook_outbox (event_id, webhook_id, trigger_type, payload, \
+                 created_at, next_attempt_at) \
+               SELECT $5, w.id, w.trigger_type, row_to_json(u)::text, $2, $2 \
+               FROM updated u JOIN webhooks w ON w.site_id = u.site_id \
+               WHERE w.trigger_type = 'asset_created' AND u.old_state <> 'uploaded' \
+               RETURNING 1) \
+             SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM events)",
         )
         .bind(size)
         .bind(to_millis(now))
         .bind(id.to_string())
         .bind(&VariantFormat::CONTENT_TYPES[..])
+        .bind(event.to_string())
         .fetch_one(pool)
         .await?;
-        Ok(updated == 1)
+        Ok((updated == 1).then_some(u64::try_from(queued).unwrap_or(0)))
     }
 
     async fn claim_variant_job(

@@ -11,10 +11,12 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 
 use super::dialect::Dialect;
 use super::sql::{QUEUE_DELETION, SqlMeta};
+use super::webhooks::enqueue_asset_event;
 use super::{Asset, AssetState, MetaError, Replaced, Replacement, rows};
 use crate::ids::ObjectId;
 use crate::timestamp::to_millis;
 use crate::variant_plan::VariantFormat;
+use crate::webhook_events::Trigger;
 
 /// Queues the keys of `asset`'s variants (`$2`) for deletion as of `$1`.
 const QUEUE_VARIANTS: &str = "INSERT INTO blob_deletions (storage_key, queued_at, keep_until) \
@@ -207,7 +209,11 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
+        // The webhook event commits with the swap, or neither does (the outbox).
+        let queued =
+            enqueue_asset_event::<D>(&mut *tx, Trigger::AssetReplaced, &asset, now).await?;
         tx.commit().await?;
+        self.queued(queued);
         Ok(Some(Replaced { asset, old_keys }))
     }
 

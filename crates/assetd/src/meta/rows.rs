@@ -18,7 +18,7 @@ where
 
 impl<R: Row> SqlRow for R where for<'c> &'c str: ColumnIndex<R> {}
 
-fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> MetaError {
+pub(super) fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> MetaError {
     MetaError::Backend(sqlx::Error::Decode(Box::new(e)))
 }
 

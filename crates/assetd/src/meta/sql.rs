@@ -20,15 +20,18 @@ use super::dialect::Dialect;
 use super::group_commit::InsertQueue;
 use super::list_plan::{self, BucketCount};
 use super::statements::values_list;
+use super::webhooks::{enqueue_asset_event, enqueue_folder_event, listened};
 use super::{
-    Asset, AssetChanges, AssetCounts, DeletedTree, Folder, FolderChanges, MetaError, MetaStore,
-    Page, PageRequest, Replaced, Replacement, Site, SiteSummary, TokenGrant, TokenInfo, Variant,
-    VariantJob, VariantOutcome, keep_until, rows, variant_outcome_columns,
+    Asset, AssetChanges, AssetCounts, AssetState, DeletedTree, Delivery, DeliveryOutcome, Folder,
+    FolderChanges, MetaError, MetaStore, Page, PageRequest, Replaced, Replacement, Site,
+    SiteSummary, StatusReport, TokenGrant, TokenInfo, Variant, VariantJob, VariantOutcome, Webhook,
+    keep_until, rows, variant_outcome_columns,
 };
 use crate::ids::ObjectId;
 use crate::scopes::Scopes;
 use crate::timestamp::{from_millis, to_millis};
 use crate::tokens::TokenHash;
+use crate::webhook_events::{FolderChange, Trigger};
 
 /// Metadata in a SQL database.
 #[derive(Debug)]
@@ -36,6 +39,8 @@ pub struct SqlMeta<D: Dialect> {
     pub(super) pool: Pool<D::Db>,
     pub(super) inserts: InsertQueue,
     pub(super) dialect: D,
+    /// Wakes this node's webhook delivery worker after a commit that queued events.
+    pub(super) outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 // By hand: the derive would require sqlx's driver type itself to be `Clone`.
@@ -45,6 +50,7 @@ impl<D: Dialect + Clone> Clone for SqlMeta<D> {
             pool: self.pool.clone(),
             inserts: self.inserts.clone(),
             dialect: self.dialect.clone(),
+            outbox: self.outbox.clone(),
         }
     }
 }
@@ -81,6 +87,13 @@ impl<D: Dialect> SqlMeta<D> {
         .execute(&self.pool)
         .await?;
         Ok(D::rows_affected(&result) == 1)
+    }
+
+    /// Wakes the delivery worker if `queued` events were committed.
+    pub(super) fn queued(&self, queued: u64) {
+        if queued > 0 {
+            self.outbox.notify_one();
+        }
     }
 
     /// The underlying pool, for tests that inspect the schema.
@@ -296,6 +309,12 @@ where
             return Ok(false);
         }
         sqlx::query("DELETE FROM token_sites WHERE site_id = $1")
+            .bind(site.to_string())
+            .execute(&mut *tx)
+            .await?;
+        // Its webhooks and their undelivered events go at once (the outbox rows cascade): the
+        // deletion of its assets that follows notifies nobody.
+        sqlx::query("DELETE FROM webhooks WHERE site_id = $1")
             .bind(site.to_string())
             .execute(&mut *tx)
             .await?;
@@ -532,6 +551,7 @@ where
         display_name: &str,
         now: DateTime<Utc>,
     ) -> Result<(), MetaError> {
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "INSERT INTO asset_folders (id, site_id, parent_folder, display_name, created_on, \
              last_updated) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -542,15 +562,30 @@ where
         .bind(display_name)
         .bind(to_millis(now))
         .bind(to_millis(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match result {
-            Err(e) if is_unique_violation(&e) => Err(MetaError::Conflict(format!(
-                "a folder named {display_name:?} already exists here"
-            ))),
-            Err(e) if is_foreign_key_violation(&e) => Err(MetaError::UnknownSite(site)),
-            other => other.map(|_| ()).map_err(Into::into),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(MetaError::Conflict(format!(
+                    "a folder named {display_name:?} already exists here"
+                )));
+            }
+            Err(e) if is_foreign_key_violation(&e) => return Err(MetaError::UnknownSite(site)),
+            other => other.map(|_| ())?,
         }
+        let folder = Folder {
+            id,
+            site_id: site,
+            parent_folder: parent,
+            display_name: display_name.to_owned(),
+            created_on: now,
+            last_updated: now,
+        };
+        let queued =
+            enqueue_folder_event::<D>(&mut *tx, &folder, FolderChange::Created, now).await?;
+        tx.commit().await?;
+        self.queued(queued);
+        Ok(())
     }
 
     async fn insert_asset(&self, asset: &Asset) -> Result<(), MetaError> {
@@ -639,7 +674,9 @@ where
             None => (false, None),
         };
         // The folder must be the asset's site's: tested in the statement, so a move needs no
-        // earlier read. The foreign key refuses a folder deleted meanwhile.
+        // earlier read. The foreign key refuses a folder deleted meanwhile. A transaction: the
+        // `asset_changed` event commits with the change.
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE assets SET display_name = COALESCE($1, display_name), \
              alt_text = CASE WHEN CAST($2 AS BOOLEAN) THEN $3 ELSE alt_text END, \
@@ -655,12 +692,23 @@ where
         .bind(id.to_string())
         .bind(set_folder)
         .bind(folder.as_deref())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await;
         let unknown_folder = || MetaError::UnknownFolder(changes.folder.flatten().unwrap_or(id));
         match row {
-            Ok(Some(row)) => rows::asset(&row).map(Some),
+            Ok(Some(row)) => {
+                let asset = rows::asset(&row)?;
+                let queued = if asset.state == AssetState::Uploaded {
+                    enqueue_asset_event::<D>(&mut *tx, Trigger::AssetChanged, &asset, now).await?
+                } else {
+                    0
+                };
+                tx.commit().await?;
+                self.queued(queued);
+                Ok(Some(asset))
+            }
             // No row: the asset is gone, or the folder is not its site's.
+            // (The transaction changed nothing; it rolls back when dropped.)
             Ok(None) if folder.is_some() && self.get_asset(id).await?.is_some() => {
                 Err(unknown_folder())
             }
@@ -717,7 +765,15 @@ where
             .bind(to_millis(keep_until(&asset, now)))
             .execute(&mut *tx)
             .await?;
+        // Only an asset that had been uploaded was ever seen (and announced): a cancelled upload
+        // is no event.
+        let queued = if asset.state == AssetState::Uploaded {
+            enqueue_asset_event::<D>(&mut *tx, Trigger::AssetDeleted, &asset, now).await?
+        } else {
+            0
+        };
         tx.commit().await?;
+        self.queued(queued);
         Ok(Some(asset))
     }
 
@@ -855,7 +911,13 @@ where
             }
             other => other?.as_ref().map(rows::folder).transpose()?,
         };
+        let mut queued = 0;
+        if let Some(folder) = &folder {
+            queued =
+                enqueue_folder_event::<D>(&mut *tx, folder, FolderChange::Updated, now).await?;
+        }
         tx.commit().await?;
+        self.queued(queued);
         Ok(folder)
     }
 
@@ -866,9 +928,9 @@ where
         now: DateTime<Utc>,
     ) -> Result<Option<DeletedTree>, MetaError> {
         let mut tx = self.begin_write().await?;
-        if lock_site_of_folder::<D>(&mut tx, id).await?.is_none() {
+        let Some(site) = lock_site_of_folder::<D>(&mut tx, id).await? else {
             return Ok(None);
-        }
+        };
         let tree: Vec<String> = sqlx::query_scalar(
             "WITH RECURSIVE tree(id) AS (SELECT CAST($1 AS TEXT) \
                UNION SELECT f.id FROM asset_folders f JOIN tree t ON f.parent_folder = t.id) \
@@ -899,6 +961,33 @@ where
         .await?;
         if !recursive && (tree.len() > 1 || !assets.is_empty()) {
             return Err(MetaError::FolderNotEmpty);
+        }
+        // Events for what goes, read before it goes: an `asset_deleted` per asset and an
+        // `asset_folder_changed` (`deleted`) per folder, each only if someone listens.
+        let mut events: Vec<(Trigger, Option<Asset>, Option<Folder>)> = Vec::new();
+        if listened::<D>(&mut *tx, &site, Trigger::AssetDeleted).await? && !assets.is_empty() {
+            let rows = sqlx::query(&format!(
+                "SELECT * FROM assets WHERE folder_id{} AND state = 'uploaded' ORDER BY id",
+                D::IN_ID_LIST
+            ))
+            .bind(ids.clone())
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                events.push((Trigger::AssetDeleted, Some(rows::asset(row)?), None));
+            }
+        }
+        if listened::<D>(&mut *tx, &site, Trigger::AssetFolderChanged).await? {
+            let rows = sqlx::query(&format!(
+                "SELECT * FROM asset_folders WHERE id{} ORDER BY id",
+                D::IN_ID_LIST
+            ))
+            .bind(ids.clone())
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                events.push((Trigger::AssetFolderChanged, None, Some(rows::folder(row)?)));
+            }
         }
         let keys: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT storage_key FROM assets WHERE folder_id{in_list} UNION ALL \
@@ -953,7 +1042,20 @@ where
         .execute(&mut *tx)
         .await?;
         let folders = D::rows_affected(&folders);
+        let mut queued = 0;
+        for event in &events {
+            queued += match event {
+                (trigger, Some(asset), _) => {
+                    enqueue_asset_event::<D>(&mut *tx, *trigger, asset, now).await?
+                }
+                (_, None, Some(folder)) => {
+                    enqueue_folder_event::<D>(&mut *tx, folder, FolderChange::Deleted, now).await?
+                }
+                (_, None, None) => 0,
+            };
+        }
         tx.commit().await?;
+        self.queued(queued);
         Ok(Some(DeletedTree {
             folders,
             assets: assets.len() as u64,
@@ -1146,7 +1248,11 @@ where
         size: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, MetaError> {
-        D::mark_uploaded(&self.pool, id, size, now).await
+        let marked = D::mark_uploaded(&self.pool, id, size, now, ObjectId::generate(now)).await?;
+        if let Some(queued) = marked {
+            self.queued(queued);
+        }
+        Ok(marked.is_some())
     }
 
     async fn assets_after(
@@ -1248,5 +1354,55 @@ where
 
     async fn retired_key_owner(&self, key: &str) -> Result<Option<Asset>, MetaError> {
         self.sql_retired_key_owner(key).await
+    }
+
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<(), MetaError> {
+        self.insert_webhook(webhook).await
+    }
+
+    async fn list_webhooks(
+        &self,
+        site: ObjectId,
+        page: PageRequest,
+    ) -> Result<Page<Webhook>, MetaError> {
+        self.page_of_webhooks(site, page).await
+    }
+
+    async fn get_webhook(&self, id: ObjectId) -> Result<Option<Webhook>, MetaError> {
+        self.one_webhook(id).await
+    }
+
+    async fn delete_webhook(&self, id: ObjectId) -> Result<bool, MetaError> {
+        self.remove_webhook(id).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, MetaError> {
+        self.lease_deliveries(now, lease_until, limit).await
+    }
+
+    async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        outcome: DeliveryOutcome<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError> {
+        self.record_delivery(delivery, outcome, now).await
+    }
+
+    async fn report_delivery_status(&self, reports: &[StatusReport]) -> Result<(), MetaError> {
+        self.apply_status_reports(reports).await
+    }
+
+    async fn release_delivery(&self, delivery: &Delivery) -> Result<(), MetaError> {
+        self.unlease_delivery(delivery).await
+    }
+
+    fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox.clone()
     }
 }

@@ -71,6 +71,7 @@ impl SqlMeta<Sqlite> {
         Ok(Self {
             pool,
             inserts,
+            outbox: Default::default(),
             dialect: Sqlite {
                 checkpoints,
                 checkpointer,
@@ -99,6 +100,7 @@ impl SqlMeta<Sqlite> {
         Ok(Self {
             pool,
             inserts,
+            outbox: Default::default(),
             dialect: Sqlite {
                 checkpoints: CancellationToken::new(),
                 checkpointer,
@@ -313,13 +315,18 @@ impl Dialect for Sqlite {
         id: ObjectId,
         size: i64,
         now: DateTime<Utc>,
-    ) -> Result<bool, MetaError> {
-        // Most uploads are not images and queue no variant job: for them one statement in
-        // autocommit does it all, instead of a transaction of four round trips to the
-        // connection's thread (BEGIN, UPDATE, INSERT, COMMIT), each a pair of thread wake-ups.
+        event: ObjectId,
+    ) -> Result<Option<u64>, MetaError> {
+        // Most uploads are not images, queue no variant job and have no webhook listening: for
+        // them one statement in autocommit does it all, instead of a transaction of four round
+        // trips to the connection's thread (BEGIN, UPDATE, INSERT, COMMIT), each a pair of
+        // thread wake-ups. Whether a webhook listens is tested in the same statement, so a
+        // webhook committed before it is never missed.
         let plain = sqlx::query(
             "UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 \
-             WHERE id = $3 AND content_type NOT IN (SELECT value FROM json_each($4))",
+             WHERE id = $3 AND content_type NOT IN (SELECT value FROM json_each($4)) \
+             AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.site_id = assets.site_id \
+               AND w.trigger_type = 'asset_created')",
         )
         .bind(size)
         .bind(to_millis(now))
@@ -328,20 +335,31 @@ impl Dialect for Sqlite {
         .execute(pool)
         .await?;
         if plain.rows_affected() == 1 {
-            return Ok(true);
+            return Ok(Some(0));
         }
-        // An image (or an asset that is gone): the update and its variant job commit together.
+        // An image, a listened site (or an asset that is gone): the update, its variant job and
+        // its event commit together. The first update takes only an asset not uploaded yet, so
+        // its row is the new upload an event announces; a repeated upload of an uploaded asset
+        // takes the second and is no event.
         let mut tx = pool.begin().await?;
-        let result = sqlx::query(
-            "UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 WHERE id = $3",
-        )
-        .bind(size)
-        .bind(to_millis(now))
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if result.rows_affected() != 1 {
-            return Ok(false);
+        let mark = "UPDATE assets SET state = 'uploaded', size = $1, last_updated = $2 \
+             WHERE id = $3";
+        let fresh = sqlx::query(&format!("{mark} AND state <> 'uploaded' RETURNING *"))
+            .bind(size)
+            .bind(to_millis(now))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if fresh.is_none() {
+            let again = sqlx::query(mark)
+                .bind(size)
+                .bind(to_millis(now))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            if again.rows_affected() != 1 {
+                return Ok(None);
+            }
         }
         sqlx::query(
             "INSERT INTO variant_jobs (asset_id, queued_at) SELECT id, $1 FROM assets \
@@ -353,8 +371,25 @@ impl Dialect for Sqlite {
         .bind(raster_content_types()?)
         .execute(&mut *tx)
         .await?;
+        let mut queued = 0;
+        if let Some(row) = fresh {
+            let asset = rows::asset(&row)?;
+            let snapshot = serde_json::to_string(&super::webhooks::asset_snapshot(&asset))
+                .map_err(|e| MetaError::Backend(sqlx::Error::Encode(Box::new(e))))?;
+            queued = super::webhooks::enqueue::<Self>(
+                &mut *tx,
+                &super::webhooks::OutboxEvent {
+                    id: event,
+                    site: asset.site_id,
+                    trigger: crate::webhook_events::Trigger::AssetCreated,
+                    snapshot: &snapshot,
+                    at: now,
+                },
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(queued))
     }
 
     async fn claim_variant_job(

@@ -16,3 +16,4 @@ mod sites;
 mod sweep;
 mod tokens;
 mod unknown;
+mod webhooks;

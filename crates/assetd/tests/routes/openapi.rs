@@ -28,19 +28,24 @@ async fn publishes_openapi_3_1_covering_webflows_eight_endpoints_and_assetds_own
         })
         .collect();
     operations.sort();
-    // Webflow's eight, and assetd's extensions: folder update and delete, asset replace.
+    // Webflow's eight, and assetd's extensions: folder update and delete, asset replace, and
+    // asset webhooks.
     let expected = [
         ("delete", "/v2/asset_folders/{asset_folder_id}"),
         ("delete", "/v2/assets/{asset_id}"),
+        ("delete", "/v2/webhooks/{webhook_id}"),
         ("get", "/v2/asset_folders/{asset_folder_id}"),
         ("get", "/v2/assets/{asset_id}"),
         ("get", "/v2/sites/{site_id}/asset_folders"),
         ("get", "/v2/sites/{site_id}/assets"),
+        ("get", "/v2/sites/{site_id}/webhooks"),
+        ("get", "/v2/webhooks/{webhook_id}"),
         ("patch", "/v2/asset_folders/{asset_folder_id}"),
         ("patch", "/v2/assets/{asset_id}"),
         ("post", "/v2/assets/{asset_id}/replace"),
         ("post", "/v2/sites/{site_id}/asset_folders"),
         ("post", "/v2/sites/{site_id}/assets"),
+        ("post", "/v2/sites/{site_id}/webhooks"),
     ];
     let expected: Vec<(String, String)> = expected
         .iter()
@@ -59,6 +64,23 @@ async fn publishes_openapi_3_1_covering_webflows_eight_endpoints_and_assetds_own
         replace["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/AssetUpload"
     );
+    let hooks = &doc["paths"]["/v2/sites/{site_id}/webhooks"]["post"]["tags"];
+    assert_eq!(hooks[0], "Webhooks (assetd extension)");
+    let webhook = &doc["components"]["schemas"]["WebhookBody"];
+    for field in [
+        "id",
+        "triggerType",
+        "url",
+        "siteId",
+        "createdOn",
+        "secret",
+        "deliveries",
+    ] {
+        assert!(
+            webhook["properties"].get(field).is_some(),
+            "WebhookBody lacks {field}"
+        );
+    }
     let asset = &doc["components"]["schemas"]["AssetBody"];
     for field in ["displayName", "variants", "altText", "hostedUrl"] {
         assert!(

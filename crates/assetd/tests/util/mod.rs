@@ -55,10 +55,36 @@ impl TestServer {
             Ok(v) if v == "1" => Some(pg::FreshDatabase::create().await),
             _ => None,
         };
+        Self::boot(dir, db, None, flags, adjust).await
+    }
+
+    /// Stops this server (as `assetd serve` stops, closing its database) and starts a new one
+    /// on the same data directory and database, with `flags`: the same site and token.
+    pub async fn restart(mut self, flags: &[&str]) -> Self {
+        self.stop_serving().await;
+        self.meta.close().await;
+        let known = (self.site_id, self.token.clone());
+        let db = self._db.take();
+        Self::boot(self.dir, db, Some(known), flags, |_| {}).await
+    }
+
+    async fn boot(
+        dir: tempfile::TempDir,
+        db: Option<pg::FreshDatabase>,
+        known: Option<(ObjectId, String)>,
+        flags: &[&str],
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let data = app::open(dir.path(), db.as_ref().map(|d| d.url.as_str()))
             .await
             .unwrap();
-        let first = app::first_run(data.meta.as_ref()).await.unwrap().unwrap();
+        let (site_id, token) = match known {
+            Some(known) => known,
+            None => {
+                let first = app::first_run(data.meta.as_ref()).await.unwrap().unwrap();
+                (first.site_id, first.token.to_string())
+            }
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let args = ServeArgs::parse_args(flags.iter().map(|f| (*f).to_owned()));
@@ -79,6 +105,7 @@ impl TestServer {
         let background = Background::new();
         state.spawn_variant_workers(&background);
         state.confirmer.spawn(&background);
+        state.spawn_webhook_worker(&background).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(assetd::server::run(listener, state.clone(), async {
             let _ = stopped.await;
@@ -87,8 +114,8 @@ impl TestServer {
         Self {
             addr,
             base: format!("http://{addr}"),
-            site_id: first.site_id,
-            token: first.token.to_string(),
+            site_id,
+            token,
             data,
             meta,
             client: reqwest::Client::new(),
@@ -179,6 +206,11 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
+        self.stop_serving().await;
+    }
+
+    /// Stops the HTTP server, then every background task.
+    async fn stop_serving(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
