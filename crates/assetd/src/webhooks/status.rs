@@ -6,7 +6,7 @@
 //! PostgreSQL that row lock was the most frequent wait of a 200 events/s run (2026-12-06, AMD
 //! EPYC, 2 vCPU, `pg_stat_activity` sampled). Latency did not show a clear difference either way
 //! in interleaved runs on that busy machine (`bench/webhooks.py`, p99 19–172 ms before, 21–75 ms
-//! after): the change stands for the writes it saves (one transaction per delivery fewer). The
+//! after): the change stands for the writes it saves (one UPDATE per delivery fewer). The
 //! status is for people; the outbox rows, which carry delivery itself, are still written per
 //! attempt. A crash loses at most the last interval's counts.
 
