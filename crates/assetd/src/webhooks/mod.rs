@@ -95,8 +95,20 @@ impl Worker {
         let attempts = TaskTracker::new();
         // Past a crash, an attempt's lease outlives it by this much.
         let lease = self.work.settings.timeout + Duration::from_secs(30);
-        let mut status_every = tokio::time::interval(STATUS_EVERY);
-        status_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Its own task: a status write waiting on the database must not hold up claims.
+        let status_writer = {
+            let (worker, stop) = (self.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(STATUS_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = every.tick() => worker.write_status().await,
+                    }
+                }
+            })
+        };
         loop {
             let free = slots.available_permits();
             let mut full = false;
@@ -132,21 +144,20 @@ impl Worker {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = slots.clone().acquire_owned() => continue,
-                    _ = status_every.tick() => {
-                        self.write_status().await;
-                        continue;
-                    }
                 }
             }
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = signal.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
-                _ = status_every.tick() => self.write_status().await,
             }
         }
         attempts.close();
         attempts.wait().await;
+        if let Err(e) = status_writer.await {
+            tracing::warn!(error = %e, "the webhook status writer failed");
+        }
+        // What the last attempts noted.
         self.write_status().await;
     }
 
