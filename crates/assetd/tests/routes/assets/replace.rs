@@ -2,7 +2,6 @@
 //! and alt text; the old file is served until the new one verifies, then it and its variants
 //! go, and old URLs served by assetd redirect.
 
-use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use assetd::sweep::sweep_once;
@@ -10,19 +9,10 @@ use image::{DynamicImage, ImageFormat};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::{encode, get_asset};
 use crate::util::{
     TestServer, details, error_code, form, md5_hex, s3_error_code, upload, upload_into,
 };
-
-async fn get_asset(server: &TestServer, id: &str) -> Value {
-    let response = server
-        .api(Method::GET, &format!("/v2/assets/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
 
 async fn replace(server: &TestServer, id: &str, name: &str, bytes: &[u8]) -> reqwest::Response {
     server
@@ -205,13 +195,12 @@ async fn a_replaced_asset_keeps_its_id_folder_name_and_alt_text_and_serves_the_n
     server.stop().await;
 }
 
+/// A JPEG of a photo-like pattern.
 fn photo(width: u32, height: u32) -> Vec<u8> {
     let image = DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, y| {
         image::Rgb([(x % 251) as u8, (y % 241) as u8, 90])
     }));
-    let mut out = Cursor::new(Vec::new());
-    image.write_to(&mut out, ImageFormat::Jpeg).unwrap();
-    out.into_inner()
+    encode(&image, ImageFormat::Jpeg)
 }
 
 fn variant_urls(asset: &Value) -> Vec<String> {

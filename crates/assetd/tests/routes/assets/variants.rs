@@ -1,12 +1,11 @@
 //! Responsive-image variants: which are made, how they are named, served, listed, refused and
 //! deleted. Jobs are run with `drain_variant_jobs` so each test sees a finished state.
 
-use std::io::Cursor;
-
 use image::{DynamicImage, ImageFormat};
 use reqwest::Method;
 use serde_json::Value;
 
+use super::{encode, get_asset};
 use crate::util::{TestServer, upload};
 
 fn photo(width: u32, height: u32, alpha: bool) -> DynamicImage {
@@ -26,12 +25,6 @@ fn photo(width: u32, height: u32, alpha: bool) -> DynamicImage {
     }
 }
 
-fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    image.write_to(&mut out, format).unwrap();
-    out.into_inner()
-}
-
 /// A two-frame GIF: the first frame red, the second blue.
 fn animated_gif(width: u32, height: u32) -> Vec<u8> {
     let mut out = Vec::new();
@@ -43,16 +36,6 @@ fn animated_gif(width: u32, height: u32) -> Vec<u8> {
         }
     }
     out
-}
-
-async fn get_asset(server: &TestServer, id: &str) -> Value {
-    let response = server
-        .api(Method::GET, &format!("/v2/assets/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
 }
 
 fn widths(asset: &Value) -> Vec<u64> {

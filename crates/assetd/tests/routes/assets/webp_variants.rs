@@ -2,12 +2,11 @@
 //! WebP beside each same-format variant, listed after them with `format: "webp"`, served as
 //! `image/webp`, deleted with the asset. Without the flag nothing changes.
 
-use std::io::Cursor;
-
 use image::{DynamicImage, ImageFormat};
 use reqwest::Method;
 use serde_json::Value;
 
+use super::{encode, get_asset};
 use crate::util::{TestServer, upload};
 
 const WITH_WEBP: [&str; 2] = ["--variant-formats", "original,webp"];
@@ -24,22 +23,6 @@ fn photo(width: u32, height: u32, alpha: bool) -> DynamicImage {
             image::Rgb(rgb(x, y))
         }))
     }
-}
-
-fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    image.write_to(&mut out, format).unwrap();
-    out.into_inner()
-}
-
-async fn get_asset(server: &TestServer, id: &str) -> Value {
-    let response = server
-        .api(Method::GET, &format!("/v2/assets/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
 }
 
 fn variants(asset: &Value) -> &Vec<Value> {
