@@ -155,6 +155,22 @@ fn verify(delivery: &Received, secret: &str) {
     assert_eq!(delivery.event_id.len(), 24);
 }
 
+/// Get and Delete of webhook `id` both answer 404 `resource_not_found`.
+async fn assert_get_and_delete_not_found(server: &TestServer, id: &str) {
+    for method in [Method::GET, Method::DELETE] {
+        let response = server
+            .api(method, &format!("/v2/webhooks/{id}"))
+            .send()
+            .await
+            .unwrap();
+        let (status, code, _) = error_code(response).await;
+        assert_eq!(
+            (status.as_u16(), code.as_str()),
+            (404, "resource_not_found")
+        );
+    }
+}
+
 #[tokio::test]
 async fn create_list_get_and_delete_in_webflows_shape() {
     let server = TestServer::start_with_args(FLAGS, |_| {}).await;
@@ -214,20 +230,7 @@ async fn create_list_get_and_delete_in_webflows_shape() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
-    for method in [Method::GET, Method::DELETE] {
-        let (status, code, _) = error_code(
-            server
-                .api(method, &format!("/v2/webhooks/{id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(
-            (status.as_u16(), code.as_str()),
-            (404, "resource_not_found")
-        );
-    }
+    assert_get_and_delete_not_found(&server, &id).await;
     server.stop().await;
 }
 
@@ -291,20 +294,7 @@ async fn errors_have_webflows_shape() {
         .await
         .unwrap();
     let theirs = theirs["id"].as_str().unwrap();
-    for method in [Method::GET, Method::DELETE] {
-        let (status, code, _) = error_code(
-            server
-                .api(method, &format!("/v2/webhooks/{theirs}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(
-            (status.as_u16(), code.as_str()),
-            (404, "resource_not_found")
-        );
-    }
+    assert_get_and_delete_not_found(&server, theirs).await;
     let (status, code, _) = error_code(
         server
             .api(Method::GET, &format!("/v2/sites/{other_site}/webhooks"))
