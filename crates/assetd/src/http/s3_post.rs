@@ -139,7 +139,7 @@ async fn receive(
     let asset = expected_upload(&state, &verified.key).await?;
     let (min, max) = verified.content_length_range.unwrap_or((0, u64::MAX));
 
-    let mut write = receiver.begin_write(&verified.key).await?;
+    let mut write = receiver.begin_write(&verified.key)?;
     let mut size: u64 = 0;
     while let Some(chunk) = reader.next_chunk(&mut file).await? {
         size += chunk.len() as u64;

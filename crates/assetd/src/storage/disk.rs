@@ -108,17 +108,13 @@ impl DiskStore {
     }
 
     /// Starts writing `key`; nothing is visible under the key until [`DiskWrite::commit`].
-    pub async fn begin_write(&self, key: &str) -> Result<DiskWrite, StoreError> {
+    pub fn begin_write(&self, key: &str) -> Result<DiskWrite, StoreError> {
         let target = self.path_of(key)?;
         let temp = self.root.join(TMP_DIR).join(format!(
             "{}.part",
             crate::ids::ObjectId::generate(chrono::Utc::now())
         ));
-        let created = temp.clone();
-        let file = tokio::task::spawn_blocking(move || super::direct_append::create(&created))
-            .await
-            .map_err(std::io::Error::other)??;
-        Ok(DiskWrite::new(file, temp, target))
+        Ok(DiskWrite::new(temp, target))
     }
 
     /// Every object key in the store (for tests and consistency checks).
@@ -196,7 +192,7 @@ impl BlobStore for DiskStore {
         _content_type: &str,
     ) -> Result<(), StoreError> {
         // The served Content-Type comes from the metadata, so the file needs none.
-        let mut write = self.begin_write(key).await?;
+        let mut write = self.begin_write(key)?;
         write.write(bytes).await?;
         write.commit().await?;
         Ok(())
@@ -356,7 +352,7 @@ mod tests {
     async fn committed_writes_appear_atomically_and_dropped_writes_leave_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = DiskStore::open(dir.path().join("objects")).expect("open");
-        let mut write = store.begin_write("s/a.txt").await.expect("begin");
+        let mut write = store.begin_write("s/a.txt").expect("begin");
         write
             .write(Bytes::from_static(b"hello "))
             .await
@@ -370,7 +366,8 @@ mod tests {
             None,
             "visible before commit"
         );
-        assert_eq!(store.temp_files().expect("tmp"), 1);
+        // A small object is only gathered: no file exists until it commits.
+        assert_eq!(store.temp_files().expect("tmp"), 0);
         assert_eq!(
             write.finish().await.expect("finish"),
             "5eb63bbbe01eeed093cb22bb8f5acdc3",
@@ -391,7 +388,7 @@ mod tests {
         reader.read_to_string(&mut text).await.expect("read");
         assert_eq!(text, "world");
 
-        let mut aborted = store.begin_write("s/b.txt").await.expect("begin");
+        let mut aborted = store.begin_write("s/b.txt").expect("begin");
         aborted
             .write(Bytes::from_static(b"partial"))
             .await
@@ -410,7 +407,7 @@ mod tests {
         use md5::Digest;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = DiskStore::open(dir.path().join("objects")).expect("open");
-        let mut write = store.begin_write("s/big.bin").await.expect("begin");
+        let mut write = store.begin_write("s/big.bin").expect("begin");
         // 3 MiB and a bit in chunks of uneven sizes, so batches end mid-chunk-run.
         let content: Vec<u8> = (0..3 * 1024 * 1024 + 12_345u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -422,12 +419,53 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
+        assert_eq!(
+            store.temp_files().expect("tmp"),
+            1,
+            "streams through a temp file"
+        );
         let digest = write.finish().await.expect("finish");
         assert_eq!(digest, hex::encode(md5::Md5::digest(&content)));
         write.commit().await.expect("commit");
         let stored = std::fs::read(dir.path().join("objects/s/big.bin")).expect("read");
         assert!(stored == content, "stored bytes differ");
         assert_eq!(store.temp_files().expect("tmp"), 0);
+
+        let mut aborted = store.begin_write("s/big2.bin").expect("begin");
+        for chunk in content.chunks(64 * 1024).take(5) {
+            aborted
+                .write(Bytes::copy_from_slice(chunk))
+                .await
+                .expect("write");
+        }
+        assert_eq!(store.temp_files().expect("tmp"), 1);
+        drop(aborted);
+        assert_eq!(store.temp_files().expect("tmp"), 0);
+        assert_eq!(store.list_keys().expect("list"), ["s/big.bin"]);
+    }
+
+    /// A small object's one-hop commit that fails (its directory cannot be made) leaves no
+    /// temp file and no object; a big one's leaves none either.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = DiskStore::open(dir.path().join("objects")).expect("open");
+        store
+            .put("blocker", Bytes::from_static(b"a file"), "")
+            .await
+            .expect("put");
+        for size in [10, 3 * 64 * 1024 + 7] {
+            // `blocker` is a file, so `blocker/x` cannot be created.
+            let mut write = store.begin_write("blocker/x").expect("begin");
+            write
+                .write(Bytes::from(vec![7u8; size]))
+                .await
+                .expect("write");
+            write.finish().await.expect("finish");
+            assert!(write.commit().await.is_err(), "{size} bytes committed");
+            assert_eq!(store.temp_files().expect("tmp"), 0, "{size} bytes");
+            assert_eq!(store.list_keys().expect("list"), ["blocker"]);
+        }
     }
 
     #[tokio::test]
