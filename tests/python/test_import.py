@@ -131,7 +131,9 @@ def seed(server):
         ("txt", lambda i: f"note {i}\n".encode() * (i % 7 + 1)),
         ("csv", lambda i: f"a,b\n{i},{i * 2}\n".encode()),
     ]
-    files = [(f"file-{i:03d}.{kinds[i % 5][0]}", kinds[i % 5][1](i), folders[i % 5]) for i in range(ASSETS - 1)]
+    files = [(f"file-{i:03d}.{kinds[i % 5][0]}", kinds[i % 5][1](i), folders[i % 5]) for i in range(ASSETS - 2)]
+    # Bigger than what the importer holds in memory (256 KiB): it goes through a temp file.
+    files.append(("big.pdf", b"%PDF-1.4\n" + os.urandom(700_000), docs))
     files.append(("wide.png", png(640, 8), dark))
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda f: upload(client, server, *f), files))

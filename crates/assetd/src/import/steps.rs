@@ -304,7 +304,7 @@ impl Run {
             &created,
             part,
             &source.original_file_name,
-            downloaded.size,
+            downloaded,
         )
         .await?;
         let changes = plan::meta_changes(

@@ -1,12 +1,18 @@
 //! Moving one asset's bytes: streamed from the source's `hostedUrl` into a temp file while its
 //! MD5 is computed, then streamed from that file to the destination's `uploadUrl` as the S3 POST
-//! form. Memory holds one network chunk at a time, whatever the file's size. Downloads are not
-//! API calls: no pacer, but the same retries.
+//! form. Downloads are not API calls: no pacer, but the same retries.
+//!
+//! Memory per asset in flight is bounded whatever the file's size: the temp file's write
+//! buffer ([`WRITE_BUFFER`]). A file no bigger than that buffer never reaches the file at all:
+//! it is held in memory from download to upload ([`Downloaded::held`]), the bytes the buffer
+//! would hold anyway, which saves the file's writes, its reading back and their trips to the
+//! blocking pool.
 
 use std::path::Path;
 use std::time::Duration;
 
 use assetd_md5::Md5;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
@@ -74,6 +80,15 @@ pub struct Downloaded {
     pub md5: String,
     /// Bytes.
     pub size: u64,
+    /// The bytes themselves for a file of at most [`WRITE_BUFFER`] bytes; `None` when they
+    /// are in the temp file.
+    pub held: Option<Bytes>,
+}
+
+/// Where a download's bytes go.
+enum Sink {
+    Memory(Vec<u8>),
+    File(tokio::io::BufWriter<tokio::fs::File>),
 }
 
 async fn download_once(
@@ -105,10 +120,18 @@ async fn download_once(
             retry_after,
         });
     }
-    // Buffered: tokio's file writes each take a trip to the blocking pool, and network chunks
-    // are small; one trip per 256 KiB instead (and that much memory per download, bounded).
-    let mut file =
-        tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::create(path).await?);
+    let mut sink = if want <= WRITE_BUFFER as u64 {
+        // `want` is the source's word, bounded here; more bytes than it are refused below.
+        Sink::Memory(Vec::with_capacity(want as usize))
+    } else {
+        // Buffered: tokio's file writes each take a trip to the blocking pool, and network
+        // chunks are small; one trip per 256 KiB instead (and that much memory per download,
+        // bounded).
+        Sink::File(tokio::io::BufWriter::with_capacity(
+            WRITE_BUFFER,
+            tokio::fs::File::create(path).await?,
+        ))
+    };
     let mut md5 = Md5::new();
     let mut got = 0u64;
     let mut body = response.bytes_stream();
@@ -121,28 +144,39 @@ async fn download_once(
                 return Err(e.into());
             }
         };
-        md5.update(&chunk);
-        file.write_all(&chunk).await?;
         got += chunk.len() as u64;
-        counted += chunk.len() as i64;
-        on_bytes(chunk.len() as i64);
         // A source that sends more than it announced is cut off here, not after.
         if got > want {
             break;
         }
+        md5.update(&chunk);
+        match &mut sink {
+            Sink::Memory(held) => held.extend_from_slice(&chunk),
+            Sink::File(file) => file.write_all(&chunk).await?,
+        }
+        counted += chunk.len() as i64;
+        on_bytes(chunk.len() as i64);
     }
-    file.flush().await?;
     if got != want {
         on_bytes(-counted);
         return Err(TransferError::Size { got, want });
     }
+    let held = match sink {
+        Sink::Memory(held) => Some(Bytes::from(held)),
+        Sink::File(mut file) => {
+            file.flush().await?;
+            None
+        }
+    };
     Ok(Downloaded {
         md5: md5.hex(),
         size: got,
+        held,
     })
 }
 
-/// Downloads `url` into `path`, checking it has `want` bytes; retried like an API call.
+/// Downloads `url` into `path` (or memory, see the module doc), checking it has `want` bytes;
+/// retried like an API call.
 /// `on_bytes` hears of every chunk (and of a failed attempt's bytes taken back, negative).
 pub async fn download(
     client: &reqwest::Client,
@@ -172,14 +206,14 @@ fn xml_text<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
     body.get(start..end)
 }
 
-/// Posts the form of `created` with the file at `path` (`size` bytes) as `file`, retrying
-/// 5xx and connection failures.
+/// Posts the form of `created` with the downloaded file (held, or at `path`) as `file`,
+/// retrying 5xx and connection failures.
 pub async fn upload(
     client: &reqwest::Client,
     created: &CreatedAsset,
     path: &Path,
     file_name: &str,
-    size: u64,
+    downloaded: &Downloaded,
 ) -> Result<(), TransferError> {
     let fields: Vec<(String, String)> = created
         .upload_details
@@ -201,16 +235,23 @@ pub async fn upload(
     let boundary = format!("assetd-import-{}", created.id);
     let mut attempt = 1;
     loop {
-        let form = assetd_client::form::build(
-            &fields,
-            path,
-            size,
-            file_name,
-            content_type,
-            &boundary,
-            |_| {},
-        )
-        .await?;
+        let form = match &downloaded.held {
+            Some(bytes) => {
+                assetd_client::form::in_memory(&fields, bytes, file_name, content_type, &boundary)
+            }
+            None => {
+                assetd_client::form::build(
+                    &fields,
+                    path,
+                    downloaded.size,
+                    file_name,
+                    content_type,
+                    &boundary,
+                    |_| {},
+                )
+                .await?
+            }
+        };
         let outcome = client
             .post(&created.upload_url)
             .header("content-type", form.content_type)
