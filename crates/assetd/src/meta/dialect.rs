@@ -72,6 +72,7 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
     /// `event`) for the site's webhooks in the same transaction when the asset was not uploaded
     /// before. `None` if the asset does not exist, else how many deliveries were queued.
     fn mark_uploaded(
+        &self,
         pool: &Pool<Self::Db>,
         id: ObjectId,
         size: i64,

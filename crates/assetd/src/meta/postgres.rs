@@ -208,6 +208,7 @@ impl Dialect for Pg {
     async fn stop_tasks(&self) {}
 
     async fn mark_uploaded(
+        &self,
         pool: &PgPool,
         id: ObjectId,
         size: i64,

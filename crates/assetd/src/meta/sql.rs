@@ -1248,7 +1248,10 @@ where
         size: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, MetaError> {
-        let marked = D::mark_uploaded(&self.pool, id, size, now, ObjectId::generate(now)).await?;
+        let marked = self
+            .dialect
+            .mark_uploaded(&self.pool, id, size, now, ObjectId::generate(now))
+            .await?;
         if let Some(queued) = marked {
             self.queued(queued);
         }
