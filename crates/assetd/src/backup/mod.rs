@@ -223,7 +223,7 @@ pub async fn take(
     let (found_tx, mut found_rx) = tokio::sync::mpsc::channel::<(String, PathBuf)>(64);
     let walk_root = objects.clone();
     let walker = tokio::task::spawn_blocking(move || {
-        files::walk_files(&walk_root, true, &mut |key, path| {
+        files::walk_files(&walk_root, &mut |key, path| {
             found_tx
                 .blocking_send((key.to_owned(), path.to_owned()))
                 .map_err(std::io::Error::other)
@@ -275,17 +275,17 @@ pub async fn take(
         (layout.database, &snapshot_path),
         (layout.credentials, &credentials_copy),
     ] {
-        let digest = blocking(path.clone(), |p| {
-            let file = std::fs::File::open(&p)?;
-            file.sync_all()?;
-            files::hash_file(&p)
-        })
-        .await
-        .map_err(io_at(path))?;
+        let digest = blocking(path.clone(), |p| files::hash_file(&p))
+            .await
+            .map_err(io_at(path))?;
         writer
             .add(&entry(name, digest))
             .map_err(io_at(&manifest_tmp))?;
     }
+    // Every copy, link and directory of the backup durable before the manifest says so.
+    blocking(out.to_owned(), |p| files::sync_filesystem(&p))
+        .await
+        .map_err(io_at(out))?;
     let (buffered, totals) = writer.finish().map_err(io_at(&manifest_tmp))?;
     buffered
         .into_inner()

@@ -120,7 +120,7 @@ fn copy_all(
     // Files the manifest does not list are refused before anything is copied. Every listed file
     // is then read, so the two counts agreeing means the sets agree.
     let mut present = 0u64;
-    files::walk_files(from, false, &mut |relative, _| {
+    files::walk_files(from, &mut |relative, _| {
         if relative != manifest::FILE_NAME {
             present += 1;
         }
@@ -161,7 +161,8 @@ fn copy_all(
     if present != totals.files {
         return Err(RestoreError::Unlisted(present.saturating_sub(totals.files)));
     }
-    files::walk_files(staging, true, &mut |_, _| Ok(())).map_err(io_at(staging))?;
+    // Every copied file and directory durable before the rename makes the restore visible.
+    files::sync_filesystem(staging).map_err(io_at(staging))?;
     Ok(Report {
         files: totals.files,
         bytes: totals.bytes,
