@@ -37,13 +37,17 @@ bytes=$(du -sb --apparent-size "$work/data/objects" | cut -f1)
 files=$(find "$work/data/objects" -type f | wc -l)
 cat "$work"/data/objects/*/* > /dev/null # warm the page cache
 
-# time_of COMMAND…: seconds, median of $runs runs; "$work/out" is removed before each.
+# time_of COMMAND…: seconds, median of $runs runs; @OUT@ in COMMAND is a new directory per run.
+# Nothing is deleted between runs (all goes at exit): on ext4 without a journal (this machine's
+# root), a file created soon after thousands were deleted makes the kernel skip the recently
+# freed inodes one by one, which doubled `backup --copy`'s time when each run first removed the
+# last run's copy.
 time_of() {
   local t=()
   for _ in $(seq "$runs"); do
-    rm -rf "$work/out"
+    local argv=("${@//@OUT@/$(mktemp -u "$work/out.XXXXXX")}")
     local start end
-    start=$(date +%s.%N); "$@" > /dev/null; end=$(date +%s.%N)
+    start=$(date +%s.%N); "${argv[@]}" > /dev/null; end=$(date +%s.%N)
     t+=("$(echo "$end - $start" | bc)")
   done
   printf '%s\n' "${t[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p"
@@ -57,11 +61,11 @@ echo "data: $files objects, $(echo "$bytes / 1000000" | bc) MB ($small × 50 KiB
 echo
 echo "| command | seconds | MB/s |"
 echo "| --- | ---: | ---: |"
-row "cp -a data dir" "$(time_of cp -a "$work/data" "$work/out")"
-# backup --copy and restore fsync what they write; cp -a does not. This row is the fair one.
-row "cp -a data dir, then sync -f" "$(time_of sh -c "cp -a '$work/data' '$work/out' && sync -f '$work/out'")"
-row "assetd backup (hard links)" "$(time_of "$binary" --data-dir "$work/data" backup --out "$work/out")"
-row "assetd backup --copy" "$(time_of "$binary" --data-dir "$work/data" backup --copy --out "$work/out")"
+row "cp -a data dir" "$(time_of cp -a "$work/data" @OUT@)"
+# backup --copy and restore sync what they write; cp -a does not. This row is the fair one.
+row "cp -a data dir, then sync -f" "$(time_of sh -c "cp -a '$work/data' '@OUT@' && sync -f '@OUT@'")"
+row "assetd backup (hard links)" "$(time_of "$binary" --data-dir "$work/data" backup --out @OUT@)"
+row "assetd backup --copy" "$(time_of "$binary" --data-dir "$work/data" backup --copy --out @OUT@)"
 "$binary" --data-dir "$work/data" backup --copy --out "$work/backup" > /dev/null
-row "assetd restore" "$(time_of "$binary" --data-dir "$work/out" restore --from "$work/backup")"
+row "assetd restore" "$(time_of "$binary" --data-dir @OUT@ restore --from "$work/backup")"
 row "assetd verify" "$(time_of "$binary" --data-dir "$work/data" verify)"
