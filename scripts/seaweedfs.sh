@@ -90,7 +90,10 @@ seaweedfs_stop() {
     kill -TERM "$SEAWEED_PID" 2>/dev/null || true
     wait "$SEAWEED_PID" 2>/dev/null || true
   fi
-  rm -f /tmp/seaweedfs-s3-$SEAWEED_S3_PORT.sock /tmp/seaweedfs-s3-grpc-${SEAWEED_S3_GRPC_PORT:-}.sock
+  # Also called from an EXIT trap when the suite failed before SeaweedFS was started.
+  if [ -n "${SEAWEED_S3_PORT:-}" ]; then
+    rm -f "/tmp/seaweedfs-s3-$SEAWEED_S3_PORT.sock" "/tmp/seaweedfs-s3-grpc-${SEAWEED_S3_GRPC_PORT:-}.sock"
+  fi
   if [ -n "${SEAWEED_DIR:-}" ]; then rm -rf "$SEAWEED_DIR"; fi
 }
 

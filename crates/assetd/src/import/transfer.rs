@@ -3,10 +3,10 @@
 //! form. Downloads are not API calls: no pacer, but the same retries.
 //!
 //! Memory per asset in flight is bounded whatever the file's size: the temp file's write
-//! buffer ([`WRITE_BUFFER`]). A file no bigger than that buffer never reaches the file at all:
-//! it is held in memory from download to upload ([`Downloaded::held`]), the bytes the buffer
-//! would hold anyway, which saves the file's writes, its reading back and their trips to the
-//! blocking pool.
+//! buffer (`WRITE_BUFFER`, 256 KiB). A file no bigger than that buffer never reaches the file
+//! at all: it is held in memory from download to upload ([`Downloaded::held`]), the bytes the
+//! buffer would hold anyway, which saves the file's writes, its reading back and their trips to
+//! the blocking pool.
 
 use std::path::Path;
 use std::time::Duration;
@@ -80,7 +80,7 @@ pub struct Downloaded {
     pub md5: String,
     /// Bytes.
     pub size: u64,
-    /// The bytes themselves for a file of at most [`WRITE_BUFFER`] bytes; `None` when they
+    /// The bytes themselves for a file of at most `WRITE_BUFFER` bytes; `None` when they
     /// are in the temp file.
     pub held: Option<Bytes>,
 }
