@@ -34,3 +34,19 @@ async fn get_asset(server: &TestServer, id: &str) -> Value {
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
+
+/// Every asset of the site is listed with the variants Get Asset gives it.
+async fn assert_lists_carry_the_variants_of_get(server: &TestServer) {
+    let listed: Value = server
+        .api(Method::GET, &format!("/v2/sites/{}/assets", server.site_id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for asset in listed["assets"].as_array().unwrap() {
+        let id = asset["id"].as_str().unwrap();
+        assert_eq!(asset["variants"], get_asset(server, id).await["variants"]);
+    }
+}

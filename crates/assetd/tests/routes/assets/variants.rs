@@ -5,7 +5,7 @@ use image::{DynamicImage, ImageFormat};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{encode, get_asset};
+use super::{assert_lists_carry_the_variants_of_get, encode, get_asset};
 use crate::util::{TestServer, upload};
 
 fn photo(width: u32, height: u32, alpha: bool) -> DynamicImage {
@@ -149,19 +149,7 @@ async fn each_raster_format_gets_webflows_widths_below_its_own_in_its_own_format
             }
         }
     }
-    // Lists carry the same variants.
-    let listed: Value = server
-        .api(Method::GET, &format!("/v2/sites/{}/assets", server.site_id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    for asset in listed["assets"].as_array().unwrap() {
-        let id = asset["id"].as_str().unwrap();
-        assert_eq!(asset["variants"], get_asset(&server, id).await["variants"]);
-    }
+    assert_lists_carry_the_variants_of_get(&server).await;
     server.stop().await;
 }
 

@@ -6,7 +6,7 @@ use image::{DynamicImage, ImageFormat};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{encode, get_asset};
+use super::{assert_lists_carry_the_variants_of_get, encode, get_asset};
 use crate::util::{TestServer, upload};
 
 const WITH_WEBP: [&str; 2] = ["--variant-formats", "original,webp"];
@@ -154,19 +154,7 @@ async fn with_webp_each_width_gets_a_webp_beside_the_same_format_variant() {
             );
         }
     }
-    // Lists carry the same variants as Get.
-    let listed: Value = server
-        .api(Method::GET, &format!("/v2/sites/{}/assets", server.site_id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    for asset in listed["assets"].as_array().unwrap() {
-        let id = asset["id"].as_str().unwrap();
-        assert_eq!(asset["variants"], get_asset(&server, id).await["variants"]);
-    }
+    assert_lists_carry_the_variants_of_get(&server).await;
     plain.stop().await;
     server.stop().await;
 }
